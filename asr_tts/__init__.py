@@ -1,0 +1,1 @@
+"""Audio codecs and resampling, voice activity detection, speech recognition and synthesis."""

@@ -1,0 +1,1 @@
+"""Dataset building from conversation logs, LoRA fine-tuning and evaluation."""

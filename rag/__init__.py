@@ -1,0 +1,1 @@
+"""Knowledge ingestion, tokenization, embeddings, the vector store, retrieval and answers."""

@@ -1,0 +1,74 @@
+"""The vector store interface shared by the embedded and the server backends.
+
+Both backends keep one collection of passages with a named dense vector (`dense`, cosine)
+and a named sparse vector (`bm25`, with Qdrant's IDF modifier), and a payload with at least
+`tenant`, `doc_id`, `source`, `kind`, `title`, `text` and `content_hash`. Every read and
+delete is filtered by tenant, so one tenant never sees another's points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+import numpy as np
+
+from rag.types import SparseVector, StoredPoint, StoreHit
+
+COLLECTION = "kefu_passages"
+DENSE_VECTOR = "dense"
+SPARSE_VECTOR = "bm25"
+
+# hybrid: dense and sparse prefetch fused with reciprocal rank fusion (RRF).
+QueryMode = Literal["hybrid", "dense", "sparse"]
+QUERY_MODES: tuple[str, ...] = ("hybrid", "dense", "sparse")
+
+
+class VectorStore(Protocol):
+    """Operations kefu needs from a vector store."""
+
+    def upsert(self, points: Sequence[StoredPoint]) -> None:
+        """Insert or replace points by id."""
+
+    def delete(self, tenant: str, ids: Sequence[str]) -> int:
+        """Delete the tenant's points with these ids; return how many existed."""
+
+    def content_hashes(self, tenant: str, source: str | None = None) -> dict[str, str]:
+        """Map point id to `content_hash` for the tenant, optionally for one source file."""
+
+    def ids_for_docs(self, tenant: str, doc_ids: Sequence[str]) -> list[str]:
+        """Return the ids of the tenant's points whose `doc_id` is in `doc_ids`."""
+
+    def query(
+        self,
+        tenant: str,
+        *,
+        dense: np.ndarray | None,
+        sparse: SparseVector | None,
+        limit: int,
+        mode: QueryMode = "hybrid",
+        prefetch_limit: int = 50,
+    ) -> list[StoreHit]:
+        """Return the tenant's best points, best first.
+
+        In hybrid mode the score is the RRF score; in dense mode the cosine similarity;
+        in sparse mode the BM25 score.
+        """
+
+    def retrieve(self, tenant: str, ids: Sequence[str]) -> list[StoreHit]:
+        """Return the tenant's points with these ids (score 0); unknown ids are left out."""
+
+    def count(self, tenant: str) -> int:
+        """Return the number of points the tenant has."""
+
+    def stats(self, tenant: str) -> dict[str, int]:
+        """Return point counts per kind, plus `sources` (distinct source files)."""
+
+    def tenants(self) -> list[str]:
+        """Return every tenant that has at least one point."""
+
+    def flush(self) -> None:
+        """Persist pending writes to disk (no-op for a server)."""
+
+    def close(self) -> None:
+        """Release files, locks and connections."""

@@ -1,0 +1,1 @@
+"""gRPC services, session orchestration, configuration, telemetry and the `kefu` CLI."""

@@ -1,0 +1,1 @@
+"""Image intake checks, OCR, image embeddings and product matching."""
