@@ -1,0 +1,49 @@
+"""What the assistant says to callers, per locale: Simplified Chinese by default."""
+
+from __future__ import annotations
+
+from server.errors import InvalidArgumentError
+
+DEFAULT_LOCALE = "zh-CN"
+LOCALES: tuple[str, ...] = ("zh-CN", "en-US")
+
+_PHRASES: dict[str, dict[str, str]] = {
+    "fallback": {
+        "zh-CN": "抱歉，我暂时没有找到相关信息。需要为您转接人工客服吗？",
+        "en-US": "Sorry, I could not find that information. Shall I connect you to a human agent?",
+    },
+    "field_value": {
+        "zh-CN": "{title}的{field}是{value}。",
+        "en-US": "The {field} of {title} is {value}.",
+    },
+    "record_summary": {
+        "zh-CN": "{title}：{details}。",
+        "en-US": "{title}: {details}.",
+    },
+    "list_separator": {"zh-CN": "、", "en-US": ", "},
+    "detail_separator": {"zh-CN": "；", "en-US": "; "},
+    "engine_error": {
+        "zh-CN": "抱歉，系统暂时出现问题，正在为您转接人工客服。",
+        "en-US": "Sorry, something went wrong on our side. I am connecting you to a human agent.",
+    },
+}
+
+
+def normalize_locale(locale: str, field_name: str = "locale") -> str:
+    """Return a supported locale; empty means the default.
+
+    Accepts `zh`, `zh-CN`, `zh_CN`, `en`, `en-US`, in any letter case.
+    """
+    if not locale:
+        return DEFAULT_LOCALE
+    key = locale.replace("_", "-").lower()
+    if key in ("zh", "zh-cn", "zh-hans", "cmn", "cmn-hans-cn"):
+        return "zh-CN"
+    if key in ("en", "en-us", "en-gb"):
+        return "en-US"
+    raise InvalidArgumentError(field_name, locale, f"accepted locales are {', '.join(LOCALES)}")
+
+
+def phrase(key: str, locale: str, **values: str) -> str:
+    """Return the phrase `key` in `locale`, formatted with `values`."""
+    return _PHRASES[key][locale].format(**values)

@@ -1,0 +1,201 @@
+"""Wiring: build the components from settings and run the gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.sdk.trace import TracerProvider
+
+from kefu_api.v1 import (
+    assistant_pb2,
+    assistant_pb2_grpc,
+    knowledge_pb2,
+    knowledge_pb2_grpc,
+    speech_pb2,
+    speech_pb2_grpc,
+)
+from rag.answer import CALIBRATIONS, ExtractiveEngine
+from rag.embed import create_embedder
+from rag.knowledge import KnowledgeBase
+from rag.stores import open_store
+from rag.tokenize import Tokenizer
+from server.assistant import Assistant
+from server.config import Settings
+from server.services import AssistantService, KnowledgeService, SpeechService
+from server.telemetry import create_tracer_provider
+from server.turnlog import TurnLog
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    assistant_pb2.DESCRIPTOR.services_by_name["Assistant"].full_name,
+    knowledge_pb2.DESCRIPTOR.services_by_name["Knowledge"].full_name,
+    speech_pb2.DESCRIPTOR.services_by_name["Speech"].full_name,
+)
+
+
+@dataclass
+class Components:
+    """Everything a running kefu process owns; `close` releases it in order."""
+
+    settings: Settings
+    knowledge: KnowledgeBase
+    assistant: Assistant
+    turn_log: TurnLog
+    executor: ThreadPoolExecutor
+    tracer_provider: TracerProvider
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.knowledge.store.close()
+        self.turn_log.close()
+        self.tracer_provider.shutdown()
+
+
+def build_knowledge(settings: Settings) -> KnowledgeBase:
+    """Open the store and load the tokenizer and embedding model.
+
+    Raises:
+        StoreLockedError: another process owns the embedded store.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = Tokenizer()
+    for path in settings.user_dict:
+        tokenizer.load_user_dict(path)
+    embedder = create_embedder(settings.embedding_model)
+    store = open_store(
+        data_dir=settings.data_dir,
+        dense_dim=embedder.dim,
+        qdrant_url=settings.qdrant_url,
+        qdrant_api_key=settings.qdrant_api_key,
+    )
+    return KnowledgeBase(store, embedder, tokenizer)
+
+
+def build_components(
+    settings: Settings, tracer_provider: TracerProvider | None = None
+) -> Components:
+    """Build every component from settings; bad settings fail here, at start-up."""
+    knowledge = build_knowledge(settings)
+    try:
+        turn_log = TurnLog(settings.resolved_database_url)
+    except Exception:
+        knowledge.store.close()
+        raise
+    provider = tracer_provider or create_tracer_provider(settings.otlp_endpoint)
+    engine = ExtractiveEngine(
+        knowledge.tokenizer,
+        CALIBRATIONS[settings.embedding_model],
+        confidence_threshold=settings.confidence_threshold,
+    )
+    assistant = Assistant(
+        knowledge,
+        engine,
+        turn_log,
+        provider.get_tracer("kefu"),
+        top_k=settings.top_k,
+        max_question_chars=settings.max_question_chars,
+    )
+    executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="kefu-worker")
+    return Components(settings, knowledge, assistant, turn_log, executor, provider)
+
+
+class KefuServer:
+    """A started gRPC server with its health service; `stop` drains and closes."""
+
+    def __init__(self, components: Components) -> None:
+        self.components = components
+        settings = components.settings
+        size = settings.max_message_bytes
+        self.server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", size),
+                ("grpc.max_send_message_length", size),
+            ]
+        )
+        assistant_pb2_grpc.add_AssistantServicer_to_server(
+            AssistantService(components.assistant, components.executor, settings.max_streams),
+            self.server,
+        )
+        knowledge_pb2_grpc.add_KnowledgeServicer_to_server(
+            KnowledgeService(components.knowledge, components.executor), self.server
+        )
+        speech_pb2_grpc.add_SpeechServicer_to_server(SpeechService(), self.server)
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+        )
+        self.port = self.server.add_insecure_port(f"{settings.host}:{settings.port}")
+
+    async def start(self) -> None:
+        await self.server.start()
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        logger.info("kefu serving on %s:%d", self.components.settings.host, self.port)
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Report NOT_SERVING, let calls in flight finish for `grace_s`, then close."""
+        grace = self.components.settings.shutdown_grace_s if grace_s is None else grace_s
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        self.components.close()
+        logger.info("kefu stopped")
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    server = KefuServer(build_components(settings))
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    logger.info("shutdown requested; draining for up to %.1f s", settings.shutdown_grace_s)
+    await server.stop()
+
+
+class ServerThread:
+    """A kefu server running on its own event loop in a background thread.
+
+    For `kefu demo` and tests, which call the server with blocking gRPC stubs.
+    """
+
+    def __init__(self, settings: Settings, tracer_provider: TracerProvider | None = None) -> None:
+        import threading
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="kefu-server")
+        self._thread.start()
+        try:
+            self.server = self._call(self._start(settings, tracer_provider))
+        except BaseException:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            raise
+        self.port = self.server.port
+        self.address = f"{settings.host}:{self.port}"
+
+    async def _start(self, settings: Settings, provider: TracerProvider | None) -> KefuServer:
+        server = KefuServer(build_components(settings, provider))
+        await server.start()
+        return server
+
+    def _call(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def stop(self, grace_s: float = 1.0) -> None:
+        try:
+            self._call(self.server.stop(grace_s))
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()

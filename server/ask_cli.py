@@ -1,0 +1,99 @@
+"""`kefu ask`: one question, or a JSONL batch, in-process or through a running server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from server.client import KefuClient, answer_to_dict
+from server.config import Settings
+from server.errors import InvalidArgumentError, KefuError
+
+AskFunction = Callable[[str, str], dict]
+
+
+def run_ask(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.text and not args.batch:
+        raise InvalidArgumentError("text", args.text, "give a question or --batch FILE")
+    with _asker(args, settings) as ask:
+        if args.batch:
+            with args.batch.open(encoding="utf-8") as lines:
+                return run_batch(lines, ask, sys.stdout)
+        answer = ask(args.text, args.session)
+        if args.json:
+            print(json.dumps(answer, ensure_ascii=False))
+        else:
+            print(format_answer(answer))
+    return 0
+
+
+def run_batch(lines: TextIO, ask: AskFunction, out: TextIO) -> int:
+    """Answer each JSONL line; a bad line prints an `error` object and the batch goes on.
+
+    Returns 0 when every line was answered, 1 otherwise.
+    """
+    failures = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                raise InvalidArgumentError(f"line {number}", line.strip(), 'expected {"text": ...}')
+            answer = ask(item["text"], str(item.get("session", "")))
+            answer["line"] = number
+        except (json.JSONDecodeError, KefuError) as exc:
+            failures += 1
+            answer = {"line": number, "error": str(exc)}
+        print(json.dumps(answer, ensure_ascii=False), file=out, flush=True)
+    return 1 if failures else 0
+
+
+def format_answer(answer: dict) -> str:
+    """Render an answer for a terminal: the text, then numbered citations."""
+    lines = [answer["answer"]]
+    for i, citation in enumerate(answer["citations"], start=1):
+        lines.append(f"  [{i}] {citation['title']} ({citation['doc_id']}, {citation['source']})")
+    flags = f"intent={answer['intent']} confidence={answer['confidence']:.2f}"
+    if answer["handoff"]:
+        flags += f" handoff={answer.get('handoff_reason', 'yes')}"
+    lines.append(f"  {flags}")
+    return "\n".join(lines)
+
+
+class _asker:
+    """Context manager yielding an ask(text, session) function."""
+
+    def __init__(self, args: argparse.Namespace, settings: Settings) -> None:
+        self.args = args
+        self.settings = settings
+        self._close: Callable[[], None] = lambda: None
+
+    def __enter__(self) -> AskFunction:
+        args = self.args
+        if args.server:
+            client = KefuClient(args.server)
+            self._close = client.close
+            return lambda text, session: client.ask(args.tenant, text, session, args.locale)
+        return self._local()
+
+    def _local(self) -> AskFunction:
+        from server.app import build_components
+        from server.assistant import Question
+        from server.convert import answer_to_proto
+
+        components = build_components(self.settings)
+        self._close = components.close
+        args = self.args
+
+        def ask(text: str, session: str) -> dict:
+            question = Question(args.tenant, text, session, locale=args.locale)
+            return answer_to_dict(answer_to_proto(components.assistant.ask(question)))
+
+        return ask
+
+    def __exit__(self, *exc_info) -> None:
+        self._close()

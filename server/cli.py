@@ -1,0 +1,138 @@
+"""The `kefu` command line: serve, ingest, ask, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from server.config import Settings, load_settings
+from server.errors import KefuError
+from server.logs import configure_logging
+
+logger = logging.getLogger(__name__)
+
+INGEST_EXTENSIONS = (".csv", ".xlsx", ".jsonl", ".json", ".txt", ".md", ".markdown")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kefu", description="Self-hosted Chinese customer-service assistant over gRPC."
+    )
+    parser.add_argument("--config", type=Path, help="YAML settings file (KEFU_* env overrides it)")
+    parser.add_argument("--data-dir", type=Path, help="folder for the store and databases")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gRPC server")
+    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default 50051; 0 picks one)")
+
+    ingest = commands.add_parser("ingest", help="add knowledge files for a tenant")
+    ingest.add_argument("paths", nargs="+", type=Path, help="files or folders to ingest")
+    ingest.add_argument("--tenant", required=True, help="tenant id")
+    ingest.add_argument("--title-field", help="record field holding each record's title")
+    ingest.add_argument("--server", help="HOST:PORT of a running kefu serve to ingest through")
+    ingest.add_argument(
+        "--user-dict",
+        type=Path,
+        action="append",
+        default=[],
+        help="jieba user dictionary with product words (repeatable)",
+    )
+
+    ask = commands.add_parser("ask", help="ask a question and print the answer")
+    ask.add_argument("text", nargs="?", help="the question")
+    ask.add_argument("--tenant", required=True, help="tenant id")
+    ask.add_argument("--session", default="", help="session id shared by follow-up questions")
+    ask.add_argument("--locale", default="", help="zh-CN (default) or en-US")
+    ask.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    ask.add_argument(
+        "--batch",
+        type=Path,
+        help='JSONL file of {"text": ..., "session": ...}; prints one JSON answer per line',
+    )
+    ask.add_argument("--server", help="HOST:PORT of a running kefu serve to ask")
+
+    demo = commands.add_parser("demo", help="run a server on the sample knowledge base")
+    demo.add_argument("--keep", action="store_true", help="keep the demo data folder")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(
+            args.config,
+            data_dir=args.data_dir,
+            log_level=args.log_level,
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            user_dict=getattr(args, "user_dict", None) or None,
+        )
+        configure_logging(
+            settings.log_level if args.log_level or args.command == "serve" else "WARNING"
+        )
+        return _COMMANDS[args.command](args, settings)
+    except KefuError as exc:
+        print(f"kefu {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from server.app import serve
+
+    asyncio.run(serve(settings))
+    return 0
+
+
+def expand_paths(paths: list[Path]) -> Iterator[Path]:
+    """Yield files, walking folders for files with an ingestible extension."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in INGEST_EXTENSIONS:
+                    yield child
+        else:
+            yield path
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from server.ingest_cli import ingest_local, ingest_remote
+
+    files = list(expand_paths(args.paths))
+    if args.server:
+        report = ingest_remote(args.server, args.tenant, files, args.title_field)
+    else:
+        report = ingest_local(settings, args.tenant, files, args.title_field)
+    print(
+        f"tenant {args.tenant}: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {report.deleted} deleted, {len(report.skipped)} skipped"
+    )
+    for row in report.skipped:
+        print(f"  skipped {row}")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from server.ask_cli import run_ask
+
+    return run_ask(args, settings)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from server.demo import run_demo
+
+    return run_demo(settings, keep=args.keep)
+
+
+_COMMANDS = {"serve": cmd_serve, "ingest": cmd_ingest, "ask": cmd_ask, "demo": cmd_demo}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

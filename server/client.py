@@ -1,0 +1,111 @@
+"""A small blocking client for the kefu services, used by the CLI and the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from kefu_api.v1 import (
+    assistant_pb2,
+    assistant_pb2_grpc,
+    common_pb2,
+    knowledge_pb2,
+    knowledge_pb2_grpc,
+)
+from rag.types import IngestReport, SkippedRow
+from server.errors import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    KefuError,
+    NotFoundError,
+    ResourceExhaustedError,
+    UnavailableError,
+)
+
+_ERRORS = {
+    grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
+    grpc.StatusCode.UNAVAILABLE: UnavailableError,
+}
+
+
+def answer_to_dict(answer: common_pb2.Answer) -> dict[str, Any]:
+    """Return the JSON form of an answer that `kefu ask --json` prints."""
+    result: dict[str, Any] = {
+        "answer_id": answer.answer_id,
+        "answer": answer.text,
+        "citations": [
+            {"doc_id": c.doc_id, "title": c.title, "score": round(c.score, 4), "source": c.source}
+            for c in answer.citations
+        ],
+        "intent": answer.intent,
+        "confidence": round(answer.confidence, 4),
+        "handoff": answer.handoff,
+    }
+    if answer.handoff_reason:
+        result["handoff_reason"] = answer.handoff_reason
+    if answer.transcript:
+        result["transcript"] = answer.transcript
+    return result
+
+
+class KefuClient:
+    """Blocking stubs over one channel to a kefu server."""
+
+    def __init__(self, address: str, max_message_bytes: int = 32 * 1024 * 1024) -> None:
+        self.address = address
+        self.channel = grpc.insecure_channel(
+            address,
+            options=[
+                ("grpc.max_send_message_length", max_message_bytes),
+                ("grpc.max_receive_message_length", max_message_bytes),
+            ],
+        )
+        self.assistant = assistant_pb2_grpc.AssistantStub(self.channel)
+        self.knowledge = knowledge_pb2_grpc.KnowledgeStub(self.channel)
+
+    def ask(self, tenant: str, text: str, session_id: str = "", locale: str = "") -> dict:
+        request = assistant_pb2.AskRequest(
+            tenant=tenant, text=text, session_id=session_id, locale=locale
+        )
+        return answer_to_dict(self._call(self.assistant.Ask, request))
+
+    def upsert_file(self, tenant: str, path: Path, title_field: str | None = None) -> IngestReport:
+        request = knowledge_pb2.UpsertRequest(
+            tenant=tenant,
+            files=[
+                knowledge_pb2.SourceFile(
+                    name=path.name, content=path.read_bytes(), title_field=title_field or ""
+                )
+            ],
+        )
+        response = self._call(self.knowledge.Upsert, request)
+        skipped = tuple(SkippedRow(s.file, s.row or None, s.reason) for s in response.skipped)
+        return IngestReport(
+            added=response.added,
+            updated=response.updated,
+            unchanged=response.unchanged,
+            deleted=response.deleted,
+            skipped=skipped,
+        )
+
+    def _call(self, method, request):
+        try:
+            return method(request, timeout=300)
+        except grpc.RpcError as exc:
+            raise _error_of(exc, self.address) from exc
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def _error_of(exc: grpc.RpcError, address: str) -> KefuError:
+    code = exc.code()
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return InvalidArgumentError("request", "", exc.details())
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return UnavailableError(f"kefu server at {address} is unavailable: {exc.details()}")
+    return _ERRORS.get(code, KefuError)(f"{code.name}: {exc.details()}")

@@ -1,0 +1,112 @@
+"""Process settings: one pydantic-settings object, read only at the entry points.
+
+Precedence, highest first: command-line flags, `KEFU_*` environment variables, the YAML
+file given by `--config` (or `KEFU_CONFIG`), the defaults below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.embed import DEFAULT_EMBEDDING_MODEL, EMBEDDERS
+from server.errors import ConfigError
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Every setting of a kefu process. Environment variables are `KEFU_` + the name."""
+
+    model_config = SettingsConfigDict(env_prefix="KEFU_", extra="forbid")
+
+    host: str = Field("127.0.0.1", description="address the gRPC server listens on")
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    data_dir: Path = Field(Path("var/kefu"), description="folder for the store and databases")
+    qdrant_url: str | None = Field(
+        None, description="Qdrant server URL; unset means the embedded Qdrant Edge store"
+    )
+    qdrant_api_key: str | None = Field(None, description="API key for qdrant_url")
+    embedding_model: str = Field(DEFAULT_EMBEDDING_MODEL, description="dense embedding model")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL for feedback; default sqlite in data_dir"
+    )
+    user_dict: list[Path] = Field(
+        default_factory=list, description="jieba user dictionaries with product words"
+    )
+    top_k: int = Field(5, ge=1, le=100, description="passages retrieved per question")
+    confidence_threshold: float = Field(
+        0.4, ge=0, le=1, description="below this confidence the reply is a handoff fallback"
+    )
+    max_question_chars: int = Field(2000, ge=1, description="longest accepted question")
+    max_message_bytes: int = Field(
+        32 * MIB, ge=MIB, description="largest gRPC message accepted, in bytes"
+    )
+    workers: int = Field(4, ge=1, le=64, description="threads for model and store calls")
+    max_streams: int = Field(64, ge=1, description="concurrent Converse streams admitted")
+    shutdown_grace_s: float = Field(10.0, ge=0, description="drain time on SIGTERM, seconds")
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/gRPC collector for traces, e.g. http://127.0.0.1:4317"
+    )
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+
+    @field_validator("embedding_model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in EMBEDDERS:
+            raise ValueError(f"accepted values are {', '.join(EMBEDDERS)}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("accepted values are DEBUG, INFO, WARNING, ERROR")
+        return level
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'kefu.db'}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from a YAML file, the environment and explicit overrides.
+
+    Raises:
+        ConfigError: the file is unreadable or a value is invalid; the message names the
+            setting and the accepted values.
+    """
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        file_values = _read_yaml(config_file)
+    explicit = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        # Environment values beat file values: the file only fills what the environment lacks.
+        env_set = Settings().model_fields_set
+        merged = {k: v for k, v in file_values.items() if k not in env_set}
+        return Settings(**{**merged, **explicit})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from exc
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of setting names to values")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        problems.append(f"invalid {name}={error.get('input')!r}: {error['msg']}")
+    return "; ".join(problems)
