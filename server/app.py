@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,7 @@ from kefu_api.v1 import (
     speech_pb2_grpc,
 )
 from rag.answer import CALIBRATIONS, ExtractiveEngine
-from rag.embed import create_embedder
+from rag.embed import Embedder, create_embedder
 from rag.knowledge import KnowledgeBase
 from rag.stores import open_store
 from rag.tokenize import Tokenizer
@@ -51,12 +52,27 @@ class Components:
     turn_log: TurnLog
     executor: ThreadPoolExecutor
     tracer_provider: TracerProvider
+    # False when the caller passed its own provider and shuts it down itself.
+    owns_tracer_provider: bool = True
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.knowledge.store.close()
         self.turn_log.close()
-        self.tracer_provider.shutdown()
+        if self.owns_tracer_provider:
+            self.tracer_provider.shutdown()
+
+
+@functools.cache
+def shared_tokenizer() -> Tokenizer:
+    """Return the process's tokenizer; jieba's dictionary is loaded once per process."""
+    return Tokenizer()
+
+
+@functools.cache
+def shared_embedder(name: str) -> Embedder:
+    """Return the process's embedder for a model name; models are read-only once loaded."""
+    return create_embedder(name)
 
 
 def build_knowledge(settings: Settings) -> KnowledgeBase:
@@ -66,10 +82,10 @@ def build_knowledge(settings: Settings) -> KnowledgeBase:
         StoreLockedError: another process owns the embedded store.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = Tokenizer()
+    tokenizer = shared_tokenizer()
     for path in settings.user_dict:
         tokenizer.load_user_dict(path)
-    embedder = create_embedder(settings.embedding_model)
+    embedder = shared_embedder(settings.embedding_model)
     store = open_store(
         data_dir=settings.data_dir,
         dense_dim=embedder.dim,
@@ -104,7 +120,9 @@ def build_components(
         max_question_chars=settings.max_question_chars,
     )
     executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="kefu-worker")
-    return Components(settings, knowledge, assistant, turn_log, executor, provider)
+    return Components(
+        settings, knowledge, assistant, turn_log, executor, provider, tracer_provider is None
+    )
 
 
 class KefuServer:
