@@ -299,7 +299,7 @@ def _load_csv(data: bytes, name: str) -> LoadResult:
         if columns is None:
             columns = _faq_columns(cells, name)
             continue
-        items.append(_faq_item(_cells_by_role(cells, columns), name, start_line))
+        items.append(faq_item(_cells_by_role(cells, columns), name, start_line))
     return LoadResult(items=items, skipped=skipped)
 
 
@@ -337,7 +337,7 @@ def _load_xlsx(data: bytes, name: str) -> LoadResult:
         )
 
     columns = _faq_columns(numbered[0][1], name)
-    items = [_faq_item(_cells_by_role(cells, columns), name, n) for n, cells in numbered[1:]]
+    items = [faq_item(_cells_by_role(cells, columns), name, n) for n, cells in numbered[1:]]
     return LoadResult(items=items, skipped=[])
 
 
@@ -395,7 +395,7 @@ def _cells_by_role(cells: list[str], columns: dict[str, int]) -> dict[str, str]:
     return {role: cells[index] if index < len(cells) else "" for role, index in columns.items()}
 
 
-def _faq_item(values: dict[str, str], source: str, row: int) -> SourceItem:
+def faq_item(values: dict[str, str], source: str, row: int) -> SourceItem:
     question = values["question"]
     answer = values["answer"]
     doc_id = values.get("id", "").strip() or faq_doc_id(question)
@@ -545,7 +545,7 @@ def _add_object(
     if "question" in roles and "answer" in roles:
         result = _faq_from_object(value, roles, source, row)
     else:
-        result = _record_item(value, source, row, title_field)
+        result = record_item(value, source, row, title_field)
     if isinstance(result, SkippedRow):
         skipped.append(result)
     else:
@@ -575,7 +575,7 @@ def _faq_from_object(
         else:
             reason = f"{key!r} must be text or a number, not a JSON {_json_type(element)}"
             return SkippedRow(file=source, row=row, reason=reason)
-    return _faq_item(texts, source, row)
+    return faq_item(texts, source, row)
 
 
 # --- records ---
@@ -598,7 +598,7 @@ def _find_key(value: dict[str, Any], candidates: tuple[str, ...]) -> str | None:
     return None
 
 
-def _record_item(
+def record_item(
     value: dict[str, Any], source: str, row: int, title_field: str | None
 ) -> SourceItem | SkippedRow:
     title_candidates = (title_field,) if title_field else TITLE_KEYS

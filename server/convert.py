@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from kefu_api.v1 import assistant_pb2, common_pb2, knowledge_pb2
 from rag.answer import Citation
 from rag.knowledge import Hit
-from rag.types import IngestReport, SourceItem
+from rag.loaders import faq_item, record_item
+from rag.types import IngestReport, SkippedRow, SourceItem
 from server.assistant import AnswerResult
 from server.errors import InvalidArgumentError
 from server.session import (
@@ -191,29 +193,19 @@ def document_from_proto(doc: knowledge_pb2.Document, index: int) -> SourceItem:
 
 
 def _document_item(doc: knowledge_pb2.Document, fields: dict) -> SourceItem:
+    """Build the item exactly as the file loaders build one, then keep the API's own id."""
     source = doc.source or "api"
     if doc.kind == "faq":
-        text = f"{doc.title}\n{doc.text}"
-        return SourceItem(
-            kind="faq", doc_id=doc.doc_id, title=doc.title, text=text, source=source,
-            category=doc.category, question=doc.title, answer=doc.text,
-        )  # fmt: skip
-    if doc.kind == "record":
-        lines = [doc.title] + [f"{k}: {_field_text(v)}" for k, v in fields.items()]
-        return SourceItem(
-            kind="record", doc_id=doc.doc_id, title=doc.title, text="\n".join(lines),
-            source=source, category=doc.category, fields=fields,
-        )  # fmt: skip
-    return SourceItem(
-        kind="doc", doc_id=doc.doc_id, title=doc.title, text=doc.text, source=source,
-        category=doc.category,
-    )  # fmt: skip
-
-
-def _field_text(value) -> str:
-    if isinstance(value, list):
-        return "、".join(str(v) for v in value)
-    return str(value)
+        values = {"question": doc.title, "answer": doc.text, "category": doc.category}
+        item = faq_item(values, source, row=0)
+    elif doc.kind == "record":
+        item = record_item({**fields, "title": doc.title}, source, row=0, title_field="title")
+        if isinstance(item, SkippedRow):
+            raise InvalidArgumentError("title", doc.title, item.reason)
+    else:
+        item = SourceItem(kind="doc", doc_id=doc.doc_id, title=doc.title, text=doc.text,
+                          source=source, category=doc.category)  # fmt: skip
+    return replace(item, doc_id=doc.doc_id, row=None, category=doc.category or item.category)
 
 
 def _parse_fields(text: str, field_name: str) -> dict:
