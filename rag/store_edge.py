@@ -1,0 +1,422 @@
+"""The embedded vector store: one Qdrant Edge shard in a local folder, owned by one process."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import qdrant_edge as edge
+
+from rag.store import DENSE_VECTOR, SPARSE_VECTOR, QueryMode
+from rag.store_common import (
+    INDEXED_FIELDS,
+    PAGE_SIZE,
+    RRF_K,
+    TENANT_FIELD,
+    canonical_ids,
+    check_id_owners,
+    check_points,
+    check_tenant,
+    dimension_mismatch,
+    make_stats,
+    parse_id,
+    select_query_vectors,
+)
+from rag.types import SparseVector, StoredPoint, StoreHit
+from server.errors import (
+    ConfigError,
+    FailedPreconditionError,
+    StoreLockedError,
+)
+
+logger = logging.getLogger(__name__)
+
+LOCK_FILE = "kefu.lock"
+# Qdrant's default indexing threshold, in KB of vectors per segment: optimize() builds HNSW
+# only for larger segments.
+HNSW_INDEXING_THRESHOLD_KB = 10_000
+# Edge writes the shard's configuration here when it creates the shard (qdrant-edge-py 0.9.0).
+EDGE_CONFIG_FILE = "edge_config.json"
+
+
+class EdgeStore:
+    """The VectorStore backend over Qdrant Edge (`qdrant-edge-py` 0.9.0).
+
+    Opening takes an exclusive lock on `kefu.lock` in the folder, so a second process gets
+    StoreLockedError instead of a corrupt shard. Writes are serialized by a thread lock and
+    flushed before they return. Queries take no lock, because Edge serves reads while one
+    writer updates the shard.
+
+    By default the dense vectors keep a plain index (exact search). A hybrid query with a
+    tenant filter then took about 4 ms p50 over 100k points of 384 dimensions on a 2-core
+    machine. With `hnsw=True` the shard gets an HNSW configuration, and optimize() builds
+    the index for segments above Edge's indexing threshold. Building blocks the caller
+    (measured at about 115 s per 100k points on a 2-core machine).
+    """
+
+    def __init__(self, path: Path, dense_dim: int, *, hnsw: bool = False) -> None:
+        """Open the shard in `path`, or create it there.
+
+        Args:
+            path: folder of the shard. It is created when missing.
+            dense_dim: dimension of the dense vectors, fixed by the embedding model.
+            hnsw: configure an HNSW index that optimize() builds. False keeps exact search.
+
+        Raises:
+            StoreLockedError: another process, or another EdgeStore, has the folder open.
+            ConfigError: `dense_dim` is below 1, or the shard stores another dimension.
+            FailedPreconditionError: Edge cannot open the shard files.
+        """
+        if dense_dim < 1:
+            raise ConfigError(f"invalid dense_dim={dense_dim}: it must be at least 1")
+        self.path = Path(path)
+        self.dense_dim = dense_dim
+        self._write_lock = threading.Lock()
+        self._lock_fd: int | None = _acquire_folder_lock(self.path)
+        try:
+            self._shard: edge.EdgeShard | None = _open_shard(self.path, dense_dim, hnsw)
+            _ensure_payload_indexes(self._shard)
+        except BaseException:
+            _release_folder_lock(self._lock_fd)
+            self._lock_fd = None
+            raise
+        logger.info("opened Qdrant Edge store %s (dense_dim=%d)", self.path, dense_dim)
+
+    def __enter__(self) -> EdgeStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def upsert(self, points: Sequence[StoredPoint]) -> None:
+        """Insert or replace points by id, then flush them to disk.
+
+        Raises:
+            InvalidArgumentError: a point is malformed, or its id belongs to another tenant.
+        """
+        if not points:
+            return
+        check_points(points, self.dense_dim)
+
+        with self._write_lock:
+            shard = self._require_open()
+            stored = shard.retrieve([parse_id(p.id) for p in points], [TENANT_FIELD], False)
+            check_id_owners(points, stored)
+            for start in range(0, len(points), PAGE_SIZE):
+                batch = [_to_edge_point(p) for p in points[start : start + PAGE_SIZE]]
+                shard.update(edge.UpdateOperation.upsert_points(batch))
+            shard.flush()
+
+    def delete(self, tenant: str, ids: Sequence[str]) -> int:
+        """Delete the tenant's points with these ids and return how many existed."""
+        check_tenant(tenant)
+        with self._write_lock:
+            shard = self._require_open()
+            existing = [hit.id for hit in self._retrieve(shard, tenant, ids)]
+            if not existing:
+                return 0
+            # The tenant condition keeps another tenant's point with a matching id.
+            doomed = edge.Filter(
+                must=[_match(TENANT_FIELD, tenant), edge.HasIdCondition(set(existing))]
+            )
+            shard.update(edge.UpdateOperation.delete_points_by_filter(doomed))
+            shard.flush()
+        return len(existing)
+
+    def content_hashes(self, tenant: str, source: str | None = None) -> dict[str, str]:
+        """Map point id to `content_hash` for the tenant, optionally for one source file."""
+        check_tenant(tenant)
+        conditions = [] if source is None else [_match("source", source)]
+        records = self._scroll(_tenant_filter(tenant, *conditions), ["content_hash"])
+        return {str(r.id): str((r.payload or {}).get("content_hash", "")) for r in records}
+
+    def ids_for_docs(self, tenant: str, doc_ids: Sequence[str]) -> list[str]:
+        """Return the ids of the tenant's points whose `doc_id` is in `doc_ids`."""
+        check_tenant(tenant)
+        if not doc_ids:
+            return []
+        in_docs = edge.FieldCondition("doc_id", match=edge.MatchAny(list(doc_ids)))
+        return [str(r.id) for r in self._scroll(_tenant_filter(tenant, in_docs), False)]
+
+    def query(
+        self,
+        tenant: str,
+        *,
+        dense: np.ndarray | None,
+        sparse: SparseVector | None,
+        limit: int,
+        mode: QueryMode = "hybrid",
+        prefetch_limit: int = 50,
+    ) -> list[StoreHit]:
+        """Return the tenant's best points, best first.
+
+        Hybrid mode fuses a dense and a sparse prefetch of max(prefetch_limit, limit) points
+        each with RRF (k=2), and skips the prefetch whose vector is missing or empty. BM25
+        IDF statistics are computed over the tenant's points only.
+
+        Raises:
+            InvalidArgumentError: see `select_query_vectors`.
+        """
+        check_tenant(tenant)
+        dense, sparse = select_query_vectors(
+            dense, sparse, mode=mode, limit=limit, dense_dim=self.dense_dim
+        )
+        if dense is None and sparse is None:
+            return []
+
+        tenant_filter = _tenant_filter(tenant)
+        searches = _searches(dense, sparse, tenant_filter)
+        if mode == "hybrid":
+            width = max(prefetch_limit, limit)
+            prefetches = [
+                edge.Prefetch(width, query=search, params=params, filter=tenant_filter)
+                for search, params in searches
+            ]
+            fusion = edge.Fusion.Rrf(k=RRF_K)
+            request = edge.QueryRequest(
+                limit, query=fusion, prefetches=prefetches, filter=tenant_filter, with_payload=True
+            )
+        else:
+            [(search, params)] = searches
+            request = edge.QueryRequest(
+                limit, query=search, params=params, filter=tenant_filter, with_payload=True
+            )
+        return [_to_hit(p.id, p.score, p.payload) for p in self._require_open().query(request)]
+
+    def retrieve(self, tenant: str, ids: Sequence[str]) -> list[StoreHit]:
+        """Return the tenant's points with these ids, with score 0. Unknown ids are left out."""
+        check_tenant(tenant)
+        return self._retrieve(self._require_open(), tenant, ids)
+
+    def count(self, tenant: str) -> int:
+        """Return the number of points the tenant has."""
+        check_tenant(tenant)
+        request = edge.CountRequest(exact=True, filter=_tenant_filter(tenant))
+        return self._require_open().count(request)
+
+    def stats(self, tenant: str) -> dict[str, int]:
+        """Return point counts per kind, `points` (all kinds) and `sources` (source files)."""
+        points = self.count(tenant)
+        if points == 0:
+            return make_stats(0, {}, 0)
+
+        shard = self._require_open()
+        tenant_filter = _tenant_filter(tenant)
+        kinds = _facet_counts(shard, "kind", points, tenant_filter)
+        sources = _facet_counts(shard, "source", points, tenant_filter)
+        return make_stats(points, kinds, len(sources))
+
+    def tenants(self) -> list[str]:
+        """Return every tenant that has at least one point, sorted."""
+        shard = self._require_open()
+        total = shard.count(edge.CountRequest(exact=True))
+        if total == 0:
+            return []
+        return sorted(_facet_counts(shard, TENANT_FIELD, total, None))
+
+    def flush(self) -> None:
+        """Persist pending writes to disk."""
+        with self._write_lock:
+            self._require_open().flush()
+
+    def optimize(self) -> bool:
+        """Run Edge's segment optimizers and block until they finish.
+
+        They merge small segments and drop deleted points. With `hnsw=True` they also build
+        the HNSW index, measured at about 115 s per 100k points on a 2-core machine.
+
+        Returns:
+            True when a segment changed, False when the shard was already optimal.
+        """
+        with self._write_lock:
+            return self._require_open().optimize()
+
+    def close(self) -> None:
+        """Flush and close the shard, then release the folder lock. Later calls do nothing."""
+        with self._write_lock:
+            shard, self._shard = self._shard, None
+            try:
+                if shard is not None:
+                    shard.flush()
+                    shard.close()
+            finally:
+                if self._lock_fd is not None:
+                    _release_folder_lock(self._lock_fd)
+                    self._lock_fd = None
+                    logger.info("closed Qdrant Edge store %s", self.path)
+
+    def _require_open(self) -> edge.EdgeShard:
+        shard = self._shard
+        if shard is None:
+            raise FailedPreconditionError(f"vector store {self.path} is closed")
+        return shard
+
+    def _retrieve(self, shard: edge.EdgeShard, tenant: str, ids: Sequence[str]) -> list[StoreHit]:
+        requested = canonical_ids(ids)
+        if not requested:
+            return []
+        records = shard.retrieve(requested, True, False)
+        found = {str(r.id): r for r in records if (r.payload or {}).get(TENANT_FIELD) == tenant}
+        return [_to_hit(i, 0.0, found[i].payload) for i in requested if i in found]
+
+    def _scroll(self, scroll_filter: edge.Filter, payload: Any) -> Iterator[edge.Record]:
+        shard = self._require_open()
+        offset = None
+        while True:
+            request = edge.ScrollRequest(
+                offset=offset,
+                limit=PAGE_SIZE,
+                filter=scroll_filter,
+                with_payload=payload,
+                with_vector=False,
+            )
+            records, offset = shard.scroll(request)
+            yield from records
+            if offset is None:
+                return
+
+
+def _acquire_folder_lock(folder: Path) -> int:
+    """Take the folder's exclusive lock and write this process id into the lock file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lock_path = folder / LOCK_FILE
+    # O_CREAT without O_TRUNC, so a failed attempt keeps the holder's pid in the file.
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise StoreLockedError(
+            f"vector store {folder} is already open in process {holder} (lock file "
+            f"{lock_path}), and only one process may open the embedded store. While `kefu "
+            "serve` runs, ingest through the server: kefu ingest PATH --tenant T --server "
+            "HOST:PORT"
+        ) from exc
+
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _release_folder_lock(fd: int) -> None:
+    os.ftruncate(fd, 0)
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+def _open_shard(path: Path, dense_dim: int, hnsw: bool) -> edge.EdgeShard:
+    """Load the shard in `path` with this configuration, or create it when there is none."""
+    config = _edge_config(dense_dim, hnsw)
+    config_file = path / EDGE_CONFIG_FILE
+    if not config_file.exists():
+        return edge.EdgeShard.create(str(path), config)
+
+    stored_dim = _stored_dense_dim(config_file)
+    if stored_dim is not None and stored_dim != dense_dim:
+        raise dimension_mismatch(path, stored_dim, dense_dim)
+    try:
+        return edge.EdgeShard.load(str(path), config)
+    except Exception as exc:  # qdrant-edge-py raises plain Exception for its failures.
+        if "incompatible" in str(exc).lower():
+            raise ConfigError(
+                f"vector store {path} was created with another configuration ({exc}). "
+                "Delete the folder and ingest the knowledge base again."
+            ) from exc
+        raise FailedPreconditionError(f"cannot open vector store {path}: {exc}") from exc
+
+
+def _edge_config(dense_dim: int, hnsw: bool) -> edge.EdgeConfig:
+    dense = edge.EdgeVectorParams(size=dense_dim, distance=edge.Distance.Cosine)
+    sparse = edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)
+    # The indexing threshold is always set, because a field left as None keeps the value
+    # persisted in the shard, and a reopened shard would keep its old index setting.
+    if hnsw:
+        # Qdrant's default HNSW parameters. full_scan_threshold is in KB of vectors.
+        index = edge.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000)
+        threshold_kb = HNSW_INDEXING_THRESHOLD_KB
+    else:
+        # A threshold of 0 keeps every segment on the plain index, even when optimize() runs
+        # to merge segments or drop deleted points, and whatever HNSW config is persisted.
+        index = None
+        threshold_kb = 0
+    return edge.EdgeConfig(
+        vectors={DENSE_VECTOR: dense},
+        sparse_vectors={SPARSE_VECTOR: sparse},
+        hnsw_config=index,
+        optimizers=edge.EdgeOptimizersConfig(indexing_threshold=threshold_kb),
+    )
+
+
+def _stored_dense_dim(config_file: Path) -> int | None:
+    """Return the dense dimension recorded in Edge's config file, or None if unreadable."""
+    try:
+        stored = json.loads(config_file.read_text(encoding="utf-8"))
+        return int(stored["vectors"][DENSE_VECTOR]["size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        # EdgeShard.load() still checks the configuration against the segments.
+        return None
+
+
+def _ensure_payload_indexes(shard: edge.EdgeShard) -> None:
+    existing = shard.info().payload_schema
+    missing = [name for name in INDEXED_FIELDS if name not in existing]
+    for name in missing:
+        params = edge.KeywordIndexParams(is_tenant=name == TENANT_FIELD)
+        shard.update(edge.UpdateOperation.create_field_index(name, params))
+    if missing:
+        shard.flush()
+
+
+def _searches(
+    dense: np.ndarray | None, sparse: SparseVector | None, tenant_filter: edge.Filter
+) -> list[tuple[edge.Query, edge.SearchParams | None]]:
+    """Return one (query, search params) pair per vector that is given."""
+    searches: list[tuple[edge.Query, edge.SearchParams | None]] = []
+    if dense is not None:
+        searches.append((edge.Query.Nearest(dense.tolist(), using=DENSE_VECTOR), None))
+    if sparse is not None:
+        vector = edge.SparseVector(list(sparse.indices), list(sparse.values))
+        # IDF over the tenant's own points, so other tenants' texts do not change its ranking.
+        params = edge.SearchParams(idf=edge.IdfParams(corpus=tenant_filter))
+        searches.append((edge.Query.Nearest(vector, using=SPARSE_VECTOR), params))
+    return searches
+
+
+def _facet_counts(
+    shard: edge.EdgeShard, key: str, limit: int, facet_filter: edge.Filter | None
+) -> dict[str, int]:
+    """Return the point count per value of a keyword field, leaving out zero counts.
+
+    `limit` must be at least the number of distinct values, and the number of points that
+    match the filter is a safe bound. An exact facet in qdrant-edge-py 0.9.0 keeps listing
+    a value with count 0 after its last point is deleted, until the shard is reopened.
+    """
+    facet = shard.facet(edge.FacetRequest(key, limit, exact=True, filter=facet_filter))
+    return {str(hit.value): hit.count for hit in facet.hits if hit.count > 0}
+
+
+def _match(field: str, value: str) -> edge.FieldCondition:
+    return edge.FieldCondition(field, match=edge.MatchValue(value))
+
+
+def _tenant_filter(tenant: str, *conditions: edge.FieldCondition) -> edge.Filter:
+    return edge.Filter(must=[_match(TENANT_FIELD, tenant), *conditions])
+
+
+def _to_edge_point(point: StoredPoint) -> edge.Point:
+    sparse = edge.SparseVector(list(point.sparse.indices), list(point.sparse.values))
+    vectors = {DENSE_VECTOR: point.dense.tolist(), SPARSE_VECTOR: sparse}
+    return edge.Point(parse_id(point.id), vectors, point.payload)
+
+
+def _to_hit(point_id: object, score: float, payload: dict[str, Any] | None) -> StoreHit:
+    # Edge returns UUID ids as uuid.UUID, and str() gives the canonical form callers compare.
+    return StoreHit(id=str(point_id), score=float(score), payload=dict(payload or {}))
