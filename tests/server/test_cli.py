@@ -1,0 +1,143 @@
+"""The `kefu` command line, run as a user runs it: in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.conftest import REPO, SAMPLES
+
+
+def kefu(*args: str, data_dir: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", "--data-dir", str(data_dir), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_ingest_and_ask_in_process(tmp_path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "怎么开发票", "answer": "下单时选择"}\nnot json\n', "utf-8")
+    result = kefu("ingest", str(SAMPLES), str(bad), "--tenant", "shop", data_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "31 added" in result.stdout
+    assert "skipped bad.jsonl:2:" in result.stdout
+
+    again = kefu("ingest", str(SAMPLES), "--tenant", "shop", data_dir=tmp_path)
+    assert "0 added, 0 updated" in again.stdout
+
+    asked = kefu("ask", "运费怎么算", "--tenant", "shop", "--json", data_dir=tmp_path)
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert set(answer) >= {"answer", "citations", "intent", "confidence", "handoff"}
+    assert answer["citations"][0]["doc_id"] == "FAQ-005"
+    assert answer["handoff"] is False
+
+
+def test_ingest_missing_file_fails_clearly(tmp_path) -> None:
+    result = kefu("ingest", str(tmp_path / "nope.csv"), "--tenant", "t", data_dir=tmp_path)
+    assert result.returncode == 2
+    assert "nope.csv" in result.stderr
+
+
+def test_ask_unknown_tenant(tmp_path) -> None:
+    result = kefu("ask", "运费", "--tenant", "nobody", data_dir=tmp_path)
+    assert result.returncode == 2
+    assert "kefu ingest" in result.stderr
+
+
+@pytest.fixture
+def served(tmp_path):
+    """`kefu serve` in a subprocess on a free port; yields (address, process)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "--data-dir", str(tmp_path / "data"),
+         "serve", "--port", str(port)],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    address = f"127.0.0.1:{port}"
+    try:
+        _wait_serving(address, process)
+        yield address, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _wait_serving(address: str, process: subprocess.Popen, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stderr.read()
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                time.sleep(0.2)
+    raise AssertionError(f"kefu serve did not come up on {address}")
+
+
+def test_serve_ingest_ask_and_sigterm(served, tmp_path) -> None:
+    address, process = served
+    data_dir = tmp_path / "data"
+
+    # The server owns the embedded store: an in-process ingest says what to run instead.
+    locked = kefu("ingest", str(SAMPLES), "--tenant", "shop", data_dir=data_dir)
+    assert locked.returncode == 2
+    assert "--server" in locked.stderr
+
+    remote = kefu("ingest", str(SAMPLES), "--tenant", "shop", "--server", address,
+                  data_dir=tmp_path / "unused")  # fmt: skip
+    assert remote.returncode == 0, remote.stderr
+    assert "30 added" in remote.stdout
+
+    batch = tmp_path / "questions.jsonl"
+    batch.write_text(
+        '{"text": "运费怎么算", "session": "s1"}\nnot json\n{"text": "退款多久到账"}\n', "utf-8"
+    )
+    answered = kefu("ask", "--batch", str(batch), "--tenant", "shop", "--server", address,
+                    data_dir=tmp_path / "unused")  # fmt: skip
+    lines = [json.loads(line) for line in answered.stdout.splitlines()]
+    assert answered.returncode == 1  # one line failed
+    assert lines[0]["citations"][0]["doc_id"] == "FAQ-005"
+    assert lines[1]["line"] == 2
+    assert "error" in lines[1]
+    assert lines[2]["citations"][0]["doc_id"] == "FAQ-010"
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    log = process.stderr.read()
+    assert "shutdown requested" in log
+    assert "kefu stopped" in log
+
+
+def test_demo_prints_cited_answers(tmp_path) -> None:
+    result = kefu("demo", data_dir=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "FAQ-005" in result.stdout
+    assert "handoff=low_confidence" in result.stdout
