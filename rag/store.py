@@ -36,6 +36,9 @@ class VectorStore(Protocol):
     def content_hashes(self, tenant: str, source: str | None = None) -> dict[str, str]:
         """Map point id to `content_hash` for the tenant, optionally for one source file."""
 
+    def titles(self, tenant: str, kind: str) -> dict[str, str]:
+        """Map point id to `title` for the tenant's points of one kind."""
+
     def ids_for_docs(self, tenant: str, doc_ids: Sequence[str]) -> list[str]:
         """Return the ids of the tenant's points whose `doc_id` is in `doc_ids`."""
 

@@ -140,6 +140,13 @@ class QdrantServerStore:
             records = self._scroll(_tenant_filter(tenant, *conditions), ["content_hash"])
             return {str(r.id): str((r.payload or {}).get("content_hash", "")) for r in records}
 
+    def titles(self, tenant: str, kind: str) -> dict[str, str]:
+        """Map point id to `title` for the tenant's points of one kind."""
+        check_tenant(tenant)
+        with self._call():
+            records = self._scroll(_tenant_filter(tenant, _match("kind", kind)), ["title"])
+            return {str(r.id): str((r.payload or {}).get("title", "")) for r in records}
+
     def ids_for_docs(self, tenant: str, doc_ids: Sequence[str]) -> list[str]:
         """Return the ids of the tenant's points whose `doc_id` is in `doc_ids`."""
         check_tenant(tenant)

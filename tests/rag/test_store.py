@@ -347,6 +347,20 @@ def test_ids_for_docs(store: VectorStore) -> None:
     assert store.ids_for_docs("acme", []) == []
 
 
+def test_titles_by_kind(store: VectorStore) -> None:
+    points = make_points("acme", 9)
+    store.upsert(points)
+    store.upsert(make_points("other", 9, seed=1))
+
+    records = store.titles("acme", "record")
+
+    expected = {
+        p.id: f"标题 {n}" for n, p in enumerate(points) if KINDS[n % len(KINDS)] == "record"
+    }
+    assert records == expected
+    assert store.titles("nobody", "record") == {}
+
+
 def test_retrieve_keeps_order_skips_unknown(store: VectorStore) -> None:
     points = make_points("acme", 5)
     store.upsert(points)
