@@ -70,6 +70,9 @@ class AnswerRequest:
     question: str
     retrieval: SearchResult
     locale: str
+    # Reply used instead of the default fallback when confidence is low; the dialogue
+    # manager sets it when a human will take over.
+    fallback_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,7 @@ class ExtractiveEngine:
         confidence = self.confidence(request.retrieval)
         if not hits or confidence < self.confidence_threshold:
             return FinalAnswer(
-                text=phrase("fallback", request.locale),
+                text=request.fallback_text or phrase("fallback", request.locale),
                 citations=(),
                 confidence=confidence,
                 intent="unknown",

@@ -20,6 +20,7 @@ import numpy as np
 
 from rag.clean import clean_items, normalize_text
 from rag.embed import Embedder
+from rag.entities import EntityIndex
 from rag.loaders import load_file
 from rag.store import QUERY_MODES, QueryMode, VectorStore
 from rag.tokenize import Tokenizer
@@ -31,9 +32,6 @@ logger = logging.getLogger(__name__)
 TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Namespace of the passage point ids; changing it would orphan every indexed point.
 POINT_NAMESPACE = uuid.UUID("6f1c2f4e-5a0b-4c4e-9d61-3b7d0c8f2a10")
-# Record titles count this many times in the BM25 vector, so a venue's own record outranks
-# the many records that only list it among their neighbours.
-TITLE_BOOST = 3
 # Dense models read at most a few hundred tokens; the head of a record carries its title
 # and scalar fields, the tail long lists.
 DENSE_TEXT_CHARS = 256
@@ -102,6 +100,7 @@ class KnowledgeBase:
         self.store = store
         self.embedder = embedder
         self.tokenizer = tokenizer
+        self.entities = EntityIndex(lambda tenant: list(store.titles(tenant, "record").values()))
 
     # ingestion
 
@@ -160,6 +159,7 @@ class KnowledgeBase:
         stale = [pid for pid in existing if pid not in payloads] if replace_source else []
         deleted = self.store.delete(tenant, stale) if stale else 0
         self.store.flush()
+        self.entities.invalidate(tenant)
 
         added = sum(1 for pid in changed if pid not in existing)
         report = IngestReport(
@@ -187,7 +187,9 @@ class KnowledgeBase:
                 StoredPoint(
                     id=pid,
                     dense=dense[i],
-                    sparse=self.tokenizer.document_vector(_sparse_text(payloads[pid])),
+                    sparse=self.tokenizer.document_vector(
+                        payloads[pid]["text"], title=payloads[pid]["title"]
+                    ),
                     payload=payloads[pid],
                 )
                 for i, pid in enumerate(batch)
@@ -208,6 +210,7 @@ class KnowledgeBase:
             ids.update(self.store.content_hashes(tenant, source))
         deleted = self.store.delete(tenant, sorted(ids)) if ids else 0
         self.store.flush()
+        self.entities.invalidate(tenant)
         logger.info("tenant %s: deleted %d passages", tenant, deleted)
         return deleted
 
@@ -294,12 +297,6 @@ def _payload(tenant: str, item: SourceItem) -> dict[str, Any]:
 
 def _dense_text(payload: dict[str, Any]) -> str:
     return payload["text"][:DENSE_TEXT_CHARS]
-
-
-def _sparse_text(payload: dict[str, Any]) -> str:
-    if payload["kind"] == "record":
-        return "\n".join([payload["title"]] * TITLE_BOOST + [payload["text"]])
-    return payload["text"]
 
 
 def _hit(pid: str, score: float, payload: dict[str, Any], similarity: float | None) -> Hit:

@@ -22,6 +22,18 @@ _PHRASES: dict[str, dict[str, str]] = {
     },
     "list_separator": {"zh-CN": "、", "en-US": ", "},
     "detail_separator": {"zh-CN": "；", "en-US": "; "},
+    "handoff_human": {
+        "zh-CN": "好的，正在为您转接人工客服，请稍候。",
+        "en-US": "Sure, I am connecting you to a human agent. Please hold on.",
+    },
+    "handoff_complaint": {
+        "zh-CN": "非常抱歉给您带来不好的体验，正在为您转接人工客服处理。",
+        "en-US": "I am very sorry for the trouble. I am connecting you to a human agent now.",
+    },
+    "handoff_repeated": {
+        "zh-CN": "抱歉，我还是没能找到答案，正在为您转接人工客服。",
+        "en-US": "Sorry, I still could not find the answer. I am connecting you to a human agent.",
+    },
     "engine_error": {
         "zh-CN": "抱歉，系统暂时出现问题，正在为您转接人工客服。",
         "en-US": "Sorry, something went wrong on our side. I am connecting you to a human agent.",

@@ -138,14 +138,24 @@ class Tokenizer:
                     terms.append(word)
         return terms
 
-    def document_vector(self, text: str) -> SparseVector:
-        """Return the BM25 term-frequency vector of a passage."""
-        counts = Counter(self.tokens(text))
+    def document_vector(self, text: str, title: str = "", title_boost: float = 2.0) -> SparseVector:
+        """Return the BM25 term-frequency vector of a passage.
+
+        The title's terms are scored apart from the body and added with `title_boost`, as
+        in BM25F: a record whose body lists many other venues still matches its own name
+        strongly, because the long body does not dilute the title.
+        """
+        weights = self._saturated(Counter(self.tokens(text)))
+        if title:
+            for term, weight in self._saturated(Counter(self.tokens(title))).items():
+                weights[term] = weights.get(term, 0.0) + title_boost * weight
+        return _to_sparse(weights)
+
+    def _saturated(self, counts: Counter) -> dict[int, float]:
         length = sum(counts.values())
         opts = self.options
         norm = opts.k1 * (1 - opts.b + opts.b * length / opts.avg_doc_tokens)
-        weights = {term_id(term): tf * (opts.k1 + 1) / (tf + norm) for term, tf in counts.items()}
-        return _to_sparse(weights)
+        return {term_id(term): tf * (opts.k1 + 1) / (tf + norm) for term, tf in counts.items()}
 
     def query_vector(self, text: str) -> SparseVector:
         """Return the query vector: weight 1 per distinct term (IDF is applied by Qdrant)."""

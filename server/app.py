@@ -29,6 +29,13 @@ from rag.stores import open_store
 from rag.tokenize import Tokenizer
 from server.assistant import Assistant
 from server.config import Settings
+from server.dialogue import (
+    DEFAULT_INTENTS_FILE,
+    DialogueManager,
+    IntentClassifier,
+    SessionMemory,
+    load_intent_examples,
+)
 from server.services import AssistantService, KnowledgeService, SpeechService
 from server.telemetry import create_tracer_provider
 from server.turnlog import TurnLog
@@ -111,9 +118,19 @@ def build_components(
         CALIBRATIONS[settings.embedding_model],
         confidence_threshold=settings.confidence_threshold,
     )
+    dialogue = DialogueManager(
+        knowledge.entities,
+        IntentClassifier(
+            knowledge.embedder,
+            load_intent_examples(DEFAULT_INTENTS_FILE),
+            tenant_dir=settings.intent_examples_dir,
+        ),
+        SessionMemory(settings.max_sessions, settings.session_ttl_s),
+    )
     assistant = Assistant(
         knowledge,
         engine,
+        dialogue,
         turn_log,
         provider.get_tracer("kefu"),
         top_k=settings.top_k,

@@ -9,15 +9,17 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 
-from opentelemetry.trace import Tracer
+from opentelemetry.trace import Span, Tracer
 
-from rag.answer import AnswerEngine, AnswerRequest, FinalAnswer, TextDelta
+from rag.answer import AnswerEngine, AnswerRequest, FinalAnswer, TextDelta, match_fields
 from rag.clean import normalize_text
-from rag.knowledge import KnowledgeBase, validate_tenant
-from rag.phrases import normalize_locale
+from rag.knowledge import KnowledgeBase, SearchResult, validate_tenant
+from rag.phrases import normalize_locale, phrase
+from server.dialogue import LOW_CONFIDENCE_STREAK, DialogueManager, Slots, TurnPlan, is_anaphoric
 from server.errors import InvalidArgumentError
 from server.telemetry import ATTR_SESSION, ATTR_TENANT, ATTR_TURN
 from server.turnlog import TurnLog, TurnRecord, mask_text
@@ -70,6 +72,8 @@ class AnswerResult:
     final: FinalAnswer
     transcript: str = ""
     latency_ms: dict[str, float] = field(default_factory=dict)
+    slots: Slots = field(default_factory=Slots)
+    focus: str = ""
 
 
 class Assistant:
@@ -79,6 +83,7 @@ class Assistant:
         self,
         knowledge: KnowledgeBase,
         engine: AnswerEngine,
+        dialogue: DialogueManager,
         turn_log: TurnLog,
         tracer: Tracer,
         *,
@@ -87,6 +92,7 @@ class Assistant:
     ) -> None:
         self.knowledge = knowledge
         self.engine = engine
+        self.dialogue = dialogue
         self.turn_log = turn_log
         self.tracer = tracer
         self.top_k = top_k
@@ -120,42 +126,93 @@ class Assistant:
             NotFoundError: the tenant has no knowledge.
         """
         text = self.check_text(question.text)
-        answer_id = uuid.uuid4().hex
-        attributes = {
-            ATTR_TENANT: question.tenant,
-            ATTR_SESSION: question.session_id,
-            ATTR_TURN: question.turn,
-        }
-        latency: dict[str, float] = {}
+        turn = _TurnContext(question, text, uuid.uuid4().hex)
+        # NOTE: turns of one session are answered one at a time by Converse; two
+        # concurrent Ask calls with the same session id may interleave their updates.
+        state = self.dialogue.memory.get(question.tenant, question.session_id)
 
-        started = time.perf_counter()
-        with self.tracer.start_as_current_span("retrieval", attributes=attributes):
-            retrieval = self.knowledge.search(question.tenant, text, top_k=self.top_k)
-        latency["retrieval"] = _ms_since(started)
+        with self._stage("dialogue", turn):
+            plan = self.dialogue.plan(state, text)
 
-        started = time.perf_counter()
+        if plan.handoff_reason:
+            final = self._handoff_answer(plan, question.locale)
+            yield AnswerTextDelta(turn.answer_id, final.text)
+        else:
+            with self._stage("retrieval", turn):
+                retrieval, plan = self._retrieve(question.tenant, text, plan)
+            fallback = ""
+            if state.low_confidence_streak + 1 >= LOW_CONFIDENCE_STREAK:
+                fallback = phrase("handoff_repeated", question.locale)
+            request = AnswerRequest(text, retrieval, question.locale, fallback_text=fallback)
+            final = yield from self._generate(request, turn)
+
+        cited = [c.title for c in final.citations if c.kind == "record"]
+        repeated = self.dialogue.record(
+            state, text, plan, final.text, cited, final.handoff_reason == "low_confidence"
+        )
+        final = replace(final, intent=plan.intent, handoff_reason=repeated or final.handoff_reason)
+
+        result = AnswerResult(
+            answer_id=turn.answer_id,
+            final=final,
+            transcript=question.transcript,
+            latency_ms=turn.latency_ms,
+            slots=plan.slots,
+            focus=plan.focus_used,
+        )
+        self._log_turn(question, result)
+        yield result
+
+    def _retrieve(self, tenant: str, text: str, plan: TurnPlan) -> tuple[SearchResult, TurnPlan]:
+        """Search with the planned query; drop the focus entity when it does not fit.
+
+        A follow-up query is completed with the entity in focus. That guess holds when the
+        entity's record comes first and the question asks for one of its fields or points
+        back to it ("它", "这家"); otherwise the question is searched as asked.
+        """
+        retrieval = self.knowledge.search(tenant, plan.query, top_k=self.top_k)
+        if not plan.focus_used:
+            return retrieval, plan
+        hits = retrieval.hits
+        if hits and hits[0].title == plan.focus_used and refers_to_record(text, hits[0].fields):
+            return retrieval, plan
+        retrieval = self.knowledge.search(tenant, text, top_k=self.top_k)
+        return retrieval, replace(plan, focus_used="")
+
+    def _generate(
+        self, request: AnswerRequest, turn: _TurnContext
+    ) -> Generator[AnswerTextDelta, None, FinalAnswer]:
         final = None
-        with self.tracer.start_as_current_span("answer", attributes=attributes) as span:
-            request = AnswerRequest(question=text, retrieval=retrieval, locale=question.locale)
+        with self._stage("answer", turn) as span:
             for event in self.engine.stream(request):
                 if isinstance(event, FinalAnswer):
                     final = event
                 elif isinstance(event, TextDelta):
-                    yield AnswerTextDelta(answer_id, event.text)
+                    yield AnswerTextDelta(turn.answer_id, event.text)
             span.set_attribute("kefu.engine", self.engine.name)
             span.set_attribute("kefu.confidence", final.confidence if final else 0.0)
-        latency["answer"] = _ms_since(started)
         if final is None:
             raise AssertionError(f"engine {self.engine.name} ended without a final answer")
+        return final
 
-        result = AnswerResult(
-            answer_id=answer_id,
-            final=final,
-            transcript=question.transcript,
-            latency_ms=latency,
+    def _handoff_answer(self, plan: TurnPlan, locale: str) -> FinalAnswer:
+        key = "handoff_complaint" if plan.handoff_reason == "complaint" else "handoff_human"
+        return FinalAnswer(
+            text=phrase(key, locale),
+            citations=(),
+            confidence=1.0,
+            intent=plan.intent,
+            engine="dialogue",
+            handoff_reason=plan.handoff_reason,
         )
-        self._log_turn(question, result)
-        yield result
+
+    @contextmanager
+    def _stage(self, name: str, turn: _TurnContext) -> Iterator[Span]:
+        """Run one stage in a span and record its latency in milliseconds."""
+        started = time.perf_counter()
+        with self.tracer.start_as_current_span(name, attributes=turn.attributes) as span:
+            yield span
+        turn.latency_ms[name] = round((time.perf_counter() - started) * 1000, 3)
 
     def _log_turn(self, question: Question, result: AnswerResult) -> None:
         final = result.final
@@ -168,6 +225,7 @@ class Assistant:
                 answer=final.text,
                 citations=[asdict(c) for c in final.citations],
                 intent=final.intent,
+                slots=result.slots.as_dict(),
                 confidence=final.confidence,
                 handoff=final.handoff,
                 engine=final.engine,
@@ -185,5 +243,22 @@ class Assistant:
         )
 
 
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 3)
+@dataclass
+class _TurnContext:
+    question: Question
+    text: str
+    answer_id: str
+    latency_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def attributes(self) -> dict[str, str | int]:
+        return {
+            ATTR_TENANT: self.question.tenant,
+            ATTR_SESSION: self.question.session_id,
+            ATTR_TURN: self.question.turn,
+        }
+
+
+def refers_to_record(question: str, fields: dict) -> bool:
+    """Return True when a question asks for one of a record's fields or points back to it."""
+    return bool(match_fields(question, list(fields))) or is_anaphoric(question)

@@ -47,6 +47,13 @@ def answer_to_dict(answer: common_pb2.Answer) -> dict[str, Any]:
     }
     if answer.handoff_reason:
         result["handoff_reason"] = answer.handoff_reason
+    if answer.slots:
+        slots: dict[str, list[str]] = {}
+        for slot in answer.slots:
+            slots.setdefault(slot.name, []).append(slot.value)
+        result["slots"] = slots
+    if answer.focus:
+        result["focus"] = answer.focus
     if answer.transcript:
         result["transcript"] = answer.transcript
     return result

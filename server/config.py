@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         32 * MIB, ge=MIB, description="largest gRPC message accepted, in bytes"
     )
+    max_sessions: int = Field(
+        10_000, ge=1, description="dialogue sessions kept in memory; the oldest idle go first"
+    )
+    session_ttl_s: float = Field(1800.0, gt=0, description="idle seconds before a session expires")
+    intent_examples_dir: Path | None = Field(
+        None, description="folder of TENANT.yaml files with extra intent examples"
+    )
     workers: int = Field(4, ge=1, le=64, description="threads for model and store calls")
     max_streams: int = Field(64, ge=1, description="concurrent Converse streams admitted")
     shutdown_grace_s: float = Field(10.0, ge=0, description="drain time on SIGTERM, seconds")

@@ -59,6 +59,7 @@ class AnswerRow(_Base):
     answer: Mapped[str] = mapped_column(Text)
     citations: Mapped[list] = mapped_column(JSON)
     intent: Mapped[str] = mapped_column(String(64))
+    slots: Mapped[dict] = mapped_column(JSON, default=dict)
     confidence: Mapped[float] = mapped_column(Float)
     handoff: Mapped[bool] = mapped_column(Boolean)
     engine: Mapped[str] = mapped_column(String(32))
@@ -87,6 +88,7 @@ class TurnRecord:
     answer: str
     citations: list[dict]
     intent: str
+    slots: dict[str, list[str]]
     confidence: float
     handoff: bool
     engine: str
@@ -116,6 +118,7 @@ class TurnLog:
             answer=turn.answer,
             citations=turn.citations,
             intent=turn.intent,
+            slots={k: [mask_text(v) for v in vs] for k, vs in turn.slots.items()},
             confidence=turn.confidence,
             handoff=turn.handoff,
             engine=turn.engine,

@@ -75,7 +75,7 @@ class Citation(_message.Message):
     def __init__(self, doc_id: _Optional[str] = ..., title: _Optional[str] = ..., score: _Optional[float] = ..., kind: _Optional[str] = ..., source: _Optional[str] = ..., snippet: _Optional[str] = ...) -> None: ...
 
 class Answer(_message.Message):
-    __slots__ = ("answer_id", "text", "citations", "intent", "confidence", "handoff", "handoff_reason", "transcript", "engine", "finish_reason", "image_text")
+    __slots__ = ("answer_id", "text", "citations", "intent", "confidence", "handoff", "handoff_reason", "transcript", "engine", "finish_reason", "image_text", "slots", "focus")
     ANSWER_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     CITATIONS_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +87,8 @@ class Answer(_message.Message):
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     IMAGE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    FOCUS_FIELD_NUMBER: _ClassVar[int]
     answer_id: str
     text: str
     citations: _containers.RepeatedCompositeFieldContainer[Citation]
@@ -98,7 +100,17 @@ class Answer(_message.Message):
     engine: str
     finish_reason: FinishReason
     image_text: str
-    def __init__(self, answer_id: _Optional[str] = ..., text: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[Citation, _Mapping]]] = ..., intent: _Optional[str] = ..., confidence: _Optional[float] = ..., handoff: _Optional[bool] = ..., handoff_reason: _Optional[str] = ..., transcript: _Optional[str] = ..., engine: _Optional[str] = ..., finish_reason: _Optional[_Union[FinishReason, str]] = ..., image_text: _Optional[str] = ...) -> None: ...
+    slots: _containers.RepeatedCompositeFieldContainer[Slot]
+    focus: str
+    def __init__(self, answer_id: _Optional[str] = ..., text: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[Citation, _Mapping]]] = ..., intent: _Optional[str] = ..., confidence: _Optional[float] = ..., handoff: _Optional[bool] = ..., handoff_reason: _Optional[str] = ..., transcript: _Optional[str] = ..., engine: _Optional[str] = ..., finish_reason: _Optional[_Union[FinishReason, str]] = ..., image_text: _Optional[str] = ..., slots: _Optional[_Iterable[_Union[Slot, _Mapping]]] = ..., focus: _Optional[str] = ...) -> None: ...
+
+class Slot(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class Image(_message.Message):
     __slots__ = ("data",)

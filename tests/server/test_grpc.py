@@ -52,7 +52,7 @@ def test_ask_faq_with_citation(assistant) -> None:
     assert "99元包邮" in answer.text
     assert answer.citations[0].doc_id == "FAQ-005"
     assert answer.citations[0].source == "faq.csv"
-    assert answer.intent == "物流"
+    assert answer.intent == "shipping"
     assert answer.confidence >= 0.4
     assert not answer.handoff
     assert answer.answer_id
