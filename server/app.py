@@ -8,6 +8,7 @@ import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -36,9 +37,10 @@ from server.dialogue import (
     SessionMemory,
     load_intent_examples,
 )
-from server.services import AssistantService, KnowledgeService, SpeechService
+from server.services import Admission, AssistantService, KnowledgeService, SpeechService
 from server.telemetry import create_tracer_provider
 from server.turnlog import TurnLog
+from server.voice import VoiceEngines, build_voice_engines
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ class Components:
     knowledge: KnowledgeBase
     assistant: Assistant
     turn_log: TurnLog
+    voice: VoiceEngines
     executor: ThreadPoolExecutor
     tracer_provider: TracerProvider
     # False when the caller passed its own provider and shuts it down itself.
@@ -80,6 +83,14 @@ def shared_tokenizer() -> Tokenizer:
 def shared_embedder(name: str) -> Embedder:
     """Return the process's embedder for a model name; models are read-only once loaded."""
     return create_embedder(name)
+
+
+@functools.cache
+def shared_voice_engines(
+    asr_engine: str, tts_engine: str, model_dir: Path, funasr_model_dir: Path | None
+) -> VoiceEngines:
+    """Return the process's speech engines; one loaded model serves every stream."""
+    return build_voice_engines(asr_engine, tts_engine, model_dir, funasr_model_dir)
 
 
 def build_knowledge(settings: Settings) -> KnowledgeBase:
@@ -112,6 +123,17 @@ def build_components(
     except Exception:
         knowledge.store.close()
         raise
+    try:
+        voice = shared_voice_engines(
+            settings.asr_engine,
+            settings.tts_engine,
+            settings.resolved_model_dir,
+            settings.funasr_model_dir,
+        )
+    except Exception:
+        knowledge.store.close()
+        turn_log.close()
+        raise
     provider = tracer_provider or create_tracer_provider(settings.otlp_endpoint)
     engine = ExtractiveEngine(
         knowledge.tokenizer,
@@ -138,7 +160,7 @@ def build_components(
     )
     executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="kefu-worker")
     return Components(
-        settings, knowledge, assistant, turn_log, executor, provider, tracer_provider is None
+        settings, knowledge, assistant, turn_log, voice, executor, provider, tracer_provider is None
     )
 
 
@@ -155,14 +177,19 @@ class KefuServer:
                 ("grpc.max_send_message_length", size),
             ]
         )
+        admission = Admission(settings.max_streams, settings.max_voice_streams)
         assistant_pb2_grpc.add_AssistantServicer_to_server(
-            AssistantService(components.assistant, components.executor, settings.max_streams),
+            AssistantService(
+                components.assistant, components.voice, components.executor, admission
+            ),
             self.server,
         )
         knowledge_pb2_grpc.add_KnowledgeServicer_to_server(
             KnowledgeService(components.knowledge, components.executor), self.server
         )
-        speech_pb2_grpc.add_SpeechServicer_to_server(SpeechService(), self.server)
+        speech_pb2_grpc.add_SpeechServicer_to_server(
+            SpeechService(components.voice, components.executor, admission), self.server
+        )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

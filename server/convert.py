@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from asr_tts.audio import InputAudioFormat, OutputAudioFormat
 from kefu_api.v1 import assistant_pb2, common_pb2, knowledge_pb2
 from rag.answer import Citation
 from rag.knowledge import Hit
@@ -12,10 +13,12 @@ from rag.loaders import faq_item, record_item
 from rag.types import IngestReport, SkippedRow, SourceItem
 from server.assistant import AnswerResult
 from server.errors import InvalidArgumentError
-from server.session import (
+from server.events import (
     AnswerDeltaEvent,
     AnswerEvent,
+    AudioFlushEvent,
     AudioInput,
+    AudioOutEvent,
     CancelInput,
     EndOfUtteranceInput,
     ErrorEvent,
@@ -25,9 +28,12 @@ from server.session import (
     SessionInput,
     SessionOptions,
     SessionStartedEvent,
+    SpeechActivityEvent,
     TextInput,
+    TranscriptEvent,
     TurnEndEvent,
 )
+from server.voice import EndpointingOptions
 
 _FINISH_REASONS = {
     "complete": common_pb2.FINISH_REASON_COMPLETE,
@@ -77,18 +83,99 @@ def answer_to_proto(result: AnswerResult) -> common_pb2.Answer:
     )
 
 
+_ENCODINGS = {
+    common_pb2.AUDIO_ENCODING_PCM16: "pcm16",
+    common_pb2.AUDIO_ENCODING_MULAW: "mulaw",
+    common_pb2.AUDIO_ENCODING_ALAW: "alaw",
+    common_pb2.AUDIO_ENCODING_WAV: "wav",
+}
+_CHANNELS = {
+    common_pb2.CHANNEL_SELECTION_UNSPECIFIED: "mix",
+    common_pb2.CHANNEL_SELECTION_DOWNMIX: "mix",
+    common_pb2.CHANNEL_SELECTION_LEFT: "left",
+    common_pb2.CHANNEL_SELECTION_RIGHT: "right",
+}
+
+
+def _encoding(audio: common_pb2.AudioFormat, field_name: str) -> str:
+    if audio.encoding not in _ENCODINGS:
+        raise InvalidArgumentError(
+            f"{field_name}.encoding",
+            common_pb2.AudioEncoding.Name(audio.encoding)
+            if audio.encoding in common_pb2.AudioEncoding.values()
+            else audio.encoding,
+            "accepted: AUDIO_ENCODING_PCM16, _MULAW, _ALAW, _WAV (WAV for input only)",
+        )
+    return _ENCODINGS[audio.encoding]
+
+
+def input_format_from_proto(
+    audio: common_pb2.AudioFormat, field_name: str = "config.input_audio"
+) -> InputAudioFormat:
+    """Convert and validate the format of the caller's audio."""
+    try:
+        return InputAudioFormat(
+            encoding=_encoding(audio, field_name),
+            sample_rate_hz=audio.sample_rate_hz,
+            channels=audio.channels,
+            channel=_CHANNELS.get(audio.channel, "mix"),
+        )
+    except InvalidArgumentError as exc:
+        raise _under(exc, field_name) from exc
+
+
+def output_format_from_proto(
+    audio: common_pb2.AudioFormat, field_name: str = "config.output_audio"
+) -> OutputAudioFormat:
+    """Convert and validate the format of spoken answers."""
+    try:
+        return OutputAudioFormat(
+            encoding=_encoding(audio, field_name), sample_rate_hz=audio.sample_rate_hz
+        )
+    except InvalidArgumentError as exc:
+        raise _under(exc, field_name) from exc
+
+
+def _under(exc: InvalidArgumentError, field_name: str) -> InvalidArgumentError:
+    # asr_tts names fields `input_audio.x`; the request field is `config.input_audio.x`.
+    if exc.field.startswith(field_name):
+        return exc
+    leaf = exc.field.split(".", 1)[-1]
+    return InvalidArgumentError(f"{field_name}.{leaf}", exc.value, exc.reason)
+
+
+def endpointing_from_proto(endpointing) -> EndpointingOptions:
+    try:
+        return EndpointingOptions(
+            silence_ms=endpointing.silence_ms,
+            max_utterance_ms=endpointing.max_utterance_ms,
+            partial_interval_ms=endpointing.partial_interval_ms,
+        )
+    except InvalidArgumentError as exc:
+        raise exc.with_prefix("config.") from exc
+
+
 def session_options_from_proto(config: assistant_pb2.SessionConfig) -> SessionOptions:
     outputs = OutputOptions(
         text_deltas=config.outputs.text_deltas,
         audio=config.outputs.audio,
         partial_transcripts=config.outputs.partial_transcripts,
     )
+    input_audio = None
+    if config.HasField("input_audio"):
+        input_audio = input_format_from_proto(config.input_audio)
+    output_audio = None
+    if config.HasField("output_audio") or config.outputs.audio:
+        output_audio = output_format_from_proto(config.output_audio)
     return SessionOptions(
         tenant=config.tenant,
         session_id=config.session_id,
         locale=config.locale,
         outputs=outputs,
         hotwords=tuple(config.hotwords),
+        input_audio=input_audio,
+        output_audio=output_audio,
+        endpointing=endpointing_from_proto(config.endpointing),
     )
 
 
@@ -121,13 +208,24 @@ def event_to_proto(event: SessionEvent) -> assistant_pb2.ConverseResponse:
     if isinstance(event, SessionStartedEvent):
         response.session_started.session_id = event.session_id
         response.session_started.unsupported_hotwords.extend(event.unsupported_hotwords)
+    elif isinstance(event, TranscriptEvent):
+        response.transcript.CopyFrom(transcript_to_proto(event))
+    elif isinstance(event, SpeechActivityEvent):
+        response.speech.CopyFrom(speech_to_proto(event.kind, event.offset_ms))
     elif isinstance(event, AnswerDeltaEvent):
         response.answer_delta.answer_id = event.answer_id
         response.answer_delta.text = event.text
     elif isinstance(event, AnswerEvent):
         response.answer.CopyFrom(answer_to_proto(event.result))
+    elif isinstance(event, AudioOutEvent):
+        response.audio.answer_id = event.answer_id
+        response.audio.data = event.data
+        response.audio.offset_ms = event.offset_ms
+    elif isinstance(event, AudioFlushEvent):
+        response.audio_flush.answer_id = event.answer_id
     elif isinstance(event, TurnEndEvent):
         response.turn_end.reason = event.reason
+        response.turn_end.latency_ms.update(event.latency_ms)
     elif isinstance(event, ErrorEvent):
         response.error.code = event.code
         response.error.message = event.message
@@ -135,6 +233,20 @@ def event_to_proto(event: SessionEvent) -> assistant_pb2.ConverseResponse:
     else:
         raise TypeError(f"no protobuf form for session event {type(event).__name__}")
     return response
+
+
+def transcript_to_proto(event: TranscriptEvent) -> assistant_pb2.Transcript:
+    return assistant_pb2.Transcript(
+        text=event.text, is_final=event.is_final, start_ms=event.start_ms, end_ms=event.end_ms
+    )
+
+
+def speech_to_proto(kind: str, offset_ms: int) -> assistant_pb2.SpeechEvent:
+    kinds = {
+        "started": assistant_pb2.SpeechEvent.KIND_SPEECH_STARTED,
+        "ended": assistant_pb2.SpeechEvent.KIND_SPEECH_ENDED,
+    }
+    return assistant_pb2.SpeechEvent(kind=kinds[kind], offset_ms=offset_ms)
 
 
 def rating_from_proto(rating: int) -> str:

@@ -24,8 +24,13 @@ class InvalidArgumentError(KefuError):
     def __init__(self, field: str, value: Any, message: str) -> None:
         self.field = field
         self.value = value
+        self.reason = message
         shown = _shorten(value)
         super().__init__(f"invalid {field}={shown}: {message}")
+
+    def with_prefix(self, prefix: str) -> InvalidArgumentError:
+        """Return the same error with its field inside `prefix` (e.g. `config.`)."""
+        return InvalidArgumentError(prefix + self.field, self.value, self.reason)
 
 
 class NotFoundError(KefuError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from pathlib import Path
@@ -12,11 +13,13 @@ from typing import Any, TypeVar
 
 import grpc
 
+from asr_tts.recognizer import PartialDue, UtteranceEnded, VoicePaused, VoiceStarted
 from kefu_api.v1 import (
     assistant_pb2,
     assistant_pb2_grpc,
     knowledge_pb2,
     knowledge_pb2_grpc,
+    speech_pb2,
     speech_pb2_grpc,
 )
 from rag.clean import clean_items
@@ -25,13 +28,17 @@ from rag.types import IngestReport
 from server import convert
 from server.assistant import Assistant, Question
 from server.errors import InvalidArgumentError, KefuError, ResourceExhaustedError
+from server.events import SessionInput, TranscriptEvent
 from server.logs import session_id_var
-from server.session import ConverseSession, SessionInput
+from server.session import ConverseSession
 from server.status import status_code_of
+from server.voice import VoiceEngines, speak
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+MAX_SYNTHESIS_CHARS = 2000
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
@@ -53,12 +60,41 @@ class _Pool:
         return await loop.run_in_executor(self.executor, functools.partial(func, *args, **kwargs))
 
 
-class AssistantService(assistant_pb2_grpc.AssistantServicer):
-    def __init__(self, assistant: Assistant, executor: Executor, max_streams: int) -> None:
-        self.assistant = assistant
-        self.pool = _Pool(executor)
+class Admission:
+    """Counts open streams and rejects new ones past the configured limits.
+
+    Voice streams have their own, lower limit: each needs real-time recognition and
+    synthesis, and admitting more than the CPUs sustain would make every call lag.
+    """
+
+    def __init__(self, max_streams: int, max_voice_streams: int) -> None:
         self.max_streams = max_streams
-        self.active_streams = 0
+        self.max_voice_streams = max_voice_streams
+        self.streams = 0
+        self.voice_streams = 0
+
+    def check_stream(self) -> None:
+        if self.streams >= self.max_streams:
+            raise ResourceExhaustedError(
+                f"the server is at its limit of {self.max_streams} conversations; retry later"
+            )
+
+    def check_voice(self) -> None:
+        if self.voice_streams >= self.max_voice_streams:
+            raise ResourceExhaustedError(
+                f"the server is at its limit of {self.max_voice_streams} voice conversations, "
+                "the number it can recognize and speak in real time; retry later or use text"
+            )
+
+
+class AssistantService(assistant_pb2_grpc.AssistantServicer):
+    def __init__(
+        self, assistant: Assistant, voice: VoiceEngines, executor: Executor, admission: Admission
+    ) -> None:
+        self.assistant = assistant
+        self.voice = voice
+        self.pool = _Pool(executor)
+        self.admission = admission
 
     async def Ask(self, request, context):
         try:
@@ -74,8 +110,6 @@ class AssistantService(assistant_pb2_grpc.AssistantServicer):
                 )
             session_id_var.set(question.session_id or "-")
             result = await self.pool.run(self.assistant.ask, question)
-        except KefuError as exc:
-            await _abort(context, exc)
         except Exception as exc:
             await _abort(context, exc)
         return convert.answer_to_proto(result)
@@ -91,39 +125,38 @@ class AssistantService(assistant_pb2_grpc.AssistantServicer):
         return assistant_pb2.FeedbackResponse(feedback_id=feedback_id)
 
     async def Converse(self, request_iterator, context):
-        if self.active_streams >= self.max_streams:
-            await _abort(
-                context,
-                ResourceExhaustedError(
-                    f"the server is at its limit of {self.max_streams} conversations; retry later"
-                ),
-            )
-        self.active_streams += 1
+        admission = self.admission
         try:
-            async for response in self._converse(request_iterator, context):
-                yield response
-        finally:
-            self.active_streams -= 1
-
-    async def _converse(self, request_iterator, context):
-        first = await anext(aiter(request_iterator), None)
-        if first is None:
-            return
-        try:
-            if first.WhichOneof("request") != "config":
-                raise InvalidArgumentError(
-                    "config", first.WhichOneof("request"), "the first request must be the config"
-                )
-            options = convert.session_options_from_proto(first.config)
-            if options.outputs.audio:
-                raise InvalidArgumentError(
-                    "config.outputs.audio", True, "audio output awaits the TTS engine"
-                )
+            admission.check_stream()
         except KefuError as exc:
             await _abort(context, exc)
-        session = ConverseSession(options, self.assistant, self.pool.executor)
-        async for event in session.run(_inputs(request_iterator, session)):
-            yield convert.event_to_proto(event)
+        admission.streams += 1
+        voice = False
+        try:
+            first = await anext(aiter(request_iterator), None)
+            if first is None:
+                return
+            try:
+                session = self._open_session(first)
+                voice = session.options.input_audio is not None or session.options.outputs.audio
+                if voice:
+                    admission.check_voice()
+            except KefuError as exc:
+                await _abort(context, exc)
+            admission.voice_streams += voice
+            async for event in session.run(_inputs(request_iterator, session)):
+                yield convert.event_to_proto(event)
+        finally:
+            admission.streams -= 1
+            admission.voice_streams -= voice
+
+    def _open_session(self, first: assistant_pb2.ConverseRequest) -> ConverseSession:
+        if first.WhichOneof("request") != "config":
+            raise InvalidArgumentError(
+                "config", first.WhichOneof("request"), "the first request must be the config"
+            )
+        options = convert.session_options_from_proto(first.config)
+        return ConverseSession(options, self.assistant, self.voice, self.pool.executor)
 
 
 async def _inputs(request_iterator, session: ConverseSession) -> AsyncIterator[SessionInput]:
@@ -210,18 +243,123 @@ class KnowledgeService(knowledge_pb2_grpc.KnowledgeServicer):
 
 
 class SpeechService(speech_pb2_grpc.SpeechServicer):
-    """Speech recognition and synthesis; both await their engines."""
+    """Speech recognition and synthesis without retrieval or answers."""
+
+    def __init__(self, voice: VoiceEngines, executor: Executor, admission: Admission) -> None:
+        self.voice = voice
+        self.pool = _Pool(executor)
+        self.admission = admission
 
     async def Recognize(self, request_iterator, context):
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED,
-            "Speech.Recognize awaits the ASR engine (faster-whisper with Whisper base)",
+        try:
+            self.admission.check_voice()
+        except KefuError as exc:
+            await _abort(context, exc)
+        self.admission.voice_streams += 1
+        try:
+            async for response in self._recognize(request_iterator, context):
+                yield response
+        finally:
+            self.admission.voice_streams -= 1
+
+    async def _recognize(self, request_iterator, context):
+        requests = aiter(request_iterator)
+        first = await anext(requests, None)
+        if first is None:
+            return
+        try:
+            recognizer, unsupported = self._open_recognizer(first)
+        except KefuError as exc:
+            await _abort(context, exc)
+        yield speech_pb2.RecognizeResponse(unsupported_hotwords=unsupported)
+        try:
+            async for request in requests:
+                if request.WhichOneof("request") != "audio":
+                    raise InvalidArgumentError(
+                        "config", "second config", "send the config once, then audio chunks"
+                    )
+                for response in await self._handle(recognizer, recognizer.feed(request.audio.data)):
+                    yield response
+            for response in await self._handle(recognizer, recognizer.end_of_stream()):
+                yield response
+        except KefuError as exc:
+            await _abort(context, exc)
+
+    def _open_recognizer(self, first: speech_pb2.RecognizeRequest):
+        if first.WhichOneof("request") != "config":
+            raise InvalidArgumentError(
+                "config", first.WhichOneof("request"), "the first request must be the config"
+            )
+        config = first.config
+        if not config.HasField("audio"):
+            raise InvalidArgumentError("config.audio", "unset", "set the audio format")
+        input_format = convert.input_format_from_proto(config.audio, "config.audio")
+        endpointing = convert.endpointing_from_proto(config.endpointing)
+        hotwords = tuple(w.strip() for w in config.hotwords if w.strip())
+        recognizer = self.voice.open_recognizer(
+            input_format, endpointing, hotwords, config.partial_transcripts, "config.audio"
         )
-        yield  # makes this an async generator, as the streaming signature requires
+        return recognizer, self.voice.unsupported_hotwords(hotwords)
+
+    async def _handle(self, recognizer, events) -> list[speech_pb2.RecognizeResponse]:
+        """Turn recognizer events into responses, running decodes in the worker pool."""
+        responses = []
+        for event in events:
+            if isinstance(event, VoiceStarted):
+                speech = convert.speech_to_proto("started", event.offset_ms)
+                responses.append(speech_pb2.RecognizeResponse(speech=speech))
+            elif isinstance(event, VoicePaused):
+                await self.pool.run(recognizer.speculate)
+            elif isinstance(event, PartialDue):
+                partial = await self.pool.run(recognizer.partial)
+                if partial.text:
+                    transcript = TranscriptEvent(0, partial.text, False)
+                    responses.append(self._transcript(transcript))
+            elif isinstance(event, UtteranceEnded):
+                speech = convert.speech_to_proto("ended", event.end_ms)
+                responses.append(speech_pb2.RecognizeResponse(speech=speech))
+                final = await self.pool.run(recognizer.finalize)
+                transcript = TranscriptEvent(0, final.text, True, event.start_ms, event.end_ms)
+                responses.append(self._transcript(transcript))
+        return responses
+
+    @staticmethod
+    def _transcript(event: TranscriptEvent) -> speech_pb2.RecognizeResponse:
+        return speech_pb2.RecognizeResponse(transcript=convert.transcript_to_proto(event))
 
     async def Synthesize(self, request, context):
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED,
-            "Speech.Synthesize awaits the TTS engine (espeak-ng with the cmn-latn-pinyin voice)",
-        )
-        yield
+        try:
+            tts = self.voice.require_tts("audio")
+            text = request.text.strip()
+            if not 1 <= len(text) <= MAX_SYNTHESIS_CHARS:
+                raise InvalidArgumentError(
+                    "text", request.text, f"send 1 to {MAX_SYNTHESIS_CHARS} characters"
+                )
+            if not request.HasField("audio"):
+                raise InvalidArgumentError("audio", "unset", "set the output audio format")
+            output = convert.output_format_from_proto(request.audio, "audio")
+        except KefuError as exc:
+            await _abort(context, exc)
+
+        queue: asyncio.Queue = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        stopped = threading.Event()
+
+        def produce() -> None:
+            try:
+                for chunk in speak(tts, text, output, stopped.is_set):
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        producer = loop.run_in_executor(self.pool.executor, produce)
+        try:
+            while (chunk := await queue.get()) is not None:
+                yield speech_pb2.SynthesizeResponse(
+                    data=chunk.data, offset_ms=chunk.offset_ms, normalized_text=chunk.spoken_text
+                )
+            await producer
+        except KefuError as exc:
+            await _abort(context, exc)
+        finally:
+            stopped.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from rag.tokenize import Tokenizer
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "data" / "samples"
 SHARED_DATA = REPO.parent / "shared" / "data"
+MODEL_DIR = Path(tempfile.gettempdir()) / "kefu-test-models"
 
 
 def shared_data(name: str) -> Path:
@@ -52,7 +54,14 @@ def make_settings(data_dir: Path, **overrides):
     """Build Settings for a server on 127.0.0.1, port 0, with its data in `data_dir`."""
     from server.config import Settings
 
-    values = {"host": "127.0.0.1", "port": 0, "data_dir": data_dir, "workers": 2}
+    values = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "data_dir": data_dir,
+        "workers": 2,
+        # One prepared Whisper model for the whole run instead of one per data folder.
+        "model_dir": MODEL_DIR,
+    }
     values.update(overrides)
     return Settings(**values)
 

@@ -159,10 +159,19 @@ class AudioFlush(_message.Message):
     def __init__(self, answer_id: _Optional[str] = ...) -> None: ...
 
 class TurnEnd(_message.Message):
-    __slots__ = ("reason",)
+    __slots__ = ("reason", "latency_ms")
+    class LatencyMsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     REASON_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     reason: str
-    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+    latency_ms: _containers.ScalarMap[str, float]
+    def __init__(self, reason: _Optional[str] = ..., latency_ms: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class ErrorEvent(_message.Message):
     __slots__ = ("code", "message", "field")

@@ -248,15 +248,24 @@ def test_converse_bad_turn_keeps_stream(assistant) -> None:
     assert "99元包邮" in answers[0].text
 
 
-def test_converse_audio_before_engine_is_error_event(assistant) -> None:
+def test_converse_audio_without_input_format(assistant) -> None:
     client = ConverseClient(assistant, assistant_pb2.SessionConfig(tenant="shop"))
     client.send(audio=assistant_pb2.AudioChunk(data=b"\x00\x00"))
     client.send(text=assistant_pb2.TextInput(text="运费怎么算"))
     client.close()
     events = list(client.responses)
     errors = [e.error for e in events if e.WhichOneof("event") == "error"]
-    assert errors[0].code == "UNIMPLEMENTED"
+    assert errors[0].code == "INVALID_ARGUMENT"
+    assert "config.input_audio" in errors[0].message
     assert any(e.WhichOneof("event") == "answer" for e in events)
+
+
+def test_converse_image_unimplemented(assistant) -> None:
+    client = ConverseClient(assistant, assistant_pb2.SessionConfig(tenant="shop"))
+    client.send(image=assistant_pb2.ImageChunk(data=b"\x89PNG", last=True))
+    client.close()
+    errors = [e.error for e in client.responses if e.WhichOneof("event") == "error"]
+    assert errors[0].code == "UNIMPLEMENTED"
 
 
 def test_converse_first_request_must_be_config(assistant) -> None:
@@ -407,12 +416,12 @@ def test_knowledge_upsert_bad_document(knowledge) -> None:
 # Speech, health, reflection, telemetry
 
 
-def test_speech_unimplemented(channel) -> None:
+def test_synthesize_needs_audio_format(channel) -> None:
     stub = speech_pb2_grpc.SpeechStub(channel)
     with pytest.raises(grpc.RpcError) as info:
         list(stub.Synthesize(speech_pb2.SynthesizeRequest(text="你好"), timeout=10))
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "TTS engine" in info.value.details()
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "audio" in info.value.details()
 
 
 def test_health_serving(channel) -> None:
