@@ -33,8 +33,8 @@ logger = logging.getLogger(__name__)
 SEPARATOR = r"[ \-\u00a0\u3000]"
 
 # A digit run must not continue a word, a SKU (AB-1299), an amount (¥1299) or a decimal
-# number, on either side. A comma may border it: phone lists read 010-1234567,010-7654321,
-# and the digit groups of an amount such as ¥1,299.00 are too short for any rule here.
+# number, on either side. A comma may border it, because phone lists read
+# 010-1234567,010-7654321 and the digit groups of ¥1,299.00 are too short for any rule here.
 DIGITS_BEFORE = r"(?<![A-Za-z_\d¥￥$])(?<![A-Za-z_\d][\-.])"
 DIGITS_AFTER = r"(?![A-Za-z_\d])(?![\-.][A-Za-z_\d])"
 
