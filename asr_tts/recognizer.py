@@ -79,6 +79,7 @@ class _Utterance:
     speculation_valid: bool = False
     samples_since_partial: int = 0
     ended: bool = False
+    speculated_pause: int | None = None
     held: list[np.ndarray] = field(default_factory=list)
 
 
@@ -160,14 +161,26 @@ class StreamingRecognizer:
     def speculate(self) -> FinalResult:
         """Decode the utterance as final while the endpointer still waits for silence."""
         with self._busy_stream():
-            return self._stream.speculate()
+            utterance = self._utterance
+            pause = utterance.paused_at if utterance is not None else None
+            result = self._stream.speculate()
+            if utterance is not None:
+                utterance.speculated_pause = pause
+            return result
 
     def finalize(self) -> FinalResult:
         """Return the utterance's transcript, reusing the speculative decode when no speech
         came after it, and get ready for the next utterance."""
         with self._busy_stream():
             utterance = self._utterance
-            reuse = utterance is not None and utterance.speculation_valid
+            # The speculation counts only if it ran for the pause that ended the utterance:
+            # speech that resumed after it, or a pause it missed, needs a fresh decode.
+            reuse = (
+                utterance is not None
+                and utterance.speculation_valid
+                and utterance.speculated_pause is not None
+                and utterance.speculated_pause == utterance.paused_at
+            )
             result = self._stream.finalize(reuse_speculation=reuse)
             self._utterance = None
             return result
