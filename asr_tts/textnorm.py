@@ -383,8 +383,11 @@ def _normalize_quantities(text: str) -> str:
 
 _ORDINAL = re.compile(r"第\s?(\d+)")
 _NEGATIVE = re.compile(rf"(?<![\w.])-({_NUMBER})")
-# 4 or more digits glued to Latin letters are a model number (RTX4090): read digit by digit
-_MODEL_NUMBER = re.compile(r"(?<=[A-Za-z])(\d{4,})")
+# Digits inside a product code are read digit by digit: 4 or more glued to Latin letters
+# (RTX4090), or 2 or more joined to letters by a hyphen or underscore (AB-1299-X, X-07).
+_MODEL_NUMBER = re.compile(
+    r"(?<=[A-Za-z])(\d{4,})|(?<=[A-Za-z][-_])(\d{2,})(?![\d.])|(?<![\d.])(\d{2,})(?=[-_][A-Za-z])"
+)
 _LEADING_ZERO = re.compile(r"(?<![\d.,])(0\d+)(?![\d,]|\.\d)")
 _ANY_NUMBER = re.compile(rf"({_NUMBER})")
 
@@ -392,7 +395,7 @@ _ANY_NUMBER = re.compile(rf"({_NUMBER})")
 def _normalize_numbers(text: str) -> str:
     text = _ORDINAL.sub(lambda match: "第" + read_cardinal(int(match.group(1))), text)
     text = _NEGATIVE.sub(lambda match: "负" + read_decimal(match.group(1)), text)
-    text = _MODEL_NUMBER.sub(lambda match: read_digits(match.group(1), yao=False), text)
+    text = _MODEL_NUMBER.sub(lambda match: read_digits(match.group(0), yao=False), text)
     text = _LEADING_ZERO.sub(lambda match: read_digits(match.group(1), yao=False), text)
     return _ANY_NUMBER.sub(lambda match: _read_number_in_context(match, match.group(1)), text)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TextIO
 
 from server.client import KefuClient, answer_to_dict
@@ -16,6 +18,10 @@ AskFunction = Callable[[str, str], dict]
 
 
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
+    if args.audio:
+        return run_audio_ask(args, settings)
+    if args.say:
+        raise InvalidArgumentError("--say", str(args.say), "--say needs --audio FILE")
     if not args.text and not args.batch:
         raise InvalidArgumentError("text", args.text, "give a question or --batch FILE")
     with _asker(args, settings) as ask:
@@ -28,6 +34,60 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
         else:
             print(format_answer(answer))
     return 0
+
+
+def run_audio_ask(args: argparse.Namespace, settings: Settings) -> int:
+    """Send a recorded question through Converse and print the answer with its transcript."""
+    try:
+        wav = args.audio.read_bytes()
+    except OSError as exc:
+        raise InvalidArgumentError(
+            "--audio", str(args.audio), f"cannot read the file: {exc}"
+        ) from exc
+    with _server_address(args, settings) as address:
+        client = KefuClient(address)
+        try:
+            answer, audio = client.ask_audio(
+                args.tenant, wav, args.session, args.locale, speak=bool(args.say)
+            )
+        finally:
+            client.close()
+    if args.say:
+        write_wav(args.say, audio, ANSWER_AUDIO_RATE_HZ)
+    if args.json:
+        print(json.dumps(answer, ensure_ascii=False))
+    else:
+        print(f"transcript: {answer['transcript'] or '(no speech recognized)'}")
+        print(format_answer(answer) if answer["answer"] else "(no answer)")
+        if args.say:
+            print(f"spoken answer written to {args.say}")
+    return 0
+
+
+ANSWER_AUDIO_RATE_HZ = 16000
+
+
+def write_wav(path: Path, pcm16: bytes, sample_rate_hz: int) -> None:
+    """Write mono 16-bit PCM samples to a WAV file."""
+    from asr_tts.wav import SampleEncoding, build_wav_header
+
+    header = build_wav_header(SampleEncoding.PCM_S16LE, 1, sample_rate_hz, len(pcm16))
+    path.write_bytes(header + pcm16)
+
+
+@contextmanager
+def _server_address(args: argparse.Namespace, settings: Settings) -> Iterator[str]:
+    """Yield --server, or the address of a server started in this process for one call."""
+    if args.server:
+        yield args.server
+        return
+    from server.app import ServerThread
+
+    server = ServerThread(settings.model_copy(update={"host": "127.0.0.1", "port": 0}))
+    try:
+        yield server.address
+    finally:
+        server.stop()
 
 
 def run_batch(lines: TextIO, ask: AskFunction, out: TextIO) -> int:

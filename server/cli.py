@@ -56,9 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
         help='JSONL file of {"text": ..., "session": ...}; prints one JSON answer per line',
     )
     ask.add_argument("--server", help="HOST:PORT of a running kefu serve to ask")
+    ask.add_argument(
+        "--audio", type=Path, help="WAV file with a spoken question, sent through Converse"
+    )
+    ask.add_argument(
+        "--say", type=Path, help="with --audio: write the spoken answer to this WAV file"
+    )
+
+    say = commands.add_parser("say", help="synthesize text as the assistant speaks it")
+    say.add_argument("text", help="the text to speak")
+    say.add_argument("--out", type=Path, required=True, help="WAV file to write")
+    say.add_argument(
+        "--print-normalized", action="store_true", help="print the text as it is spoken"
+    )
 
     demo = commands.add_parser("demo", help="run a server on the sample knowledge base")
     demo.add_argument("--keep", action="store_true", help="keep the demo data folder")
+    demo.add_argument(
+        "--audio", type=Path, help="WAV recording for the spoken question (default: synthesized)"
+    )
     return parser
 
 
@@ -125,13 +141,36 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return run_ask(args, settings)
 
 
+def cmd_say(args: argparse.Namespace, settings: Settings) -> int:
+    from server.ask_cli import write_wav
+    from server.voice import build_voice_engines, speak_to_pcm16
+
+    voice = build_voice_engines("none", settings.tts_engine, settings.resolved_model_dir, None)
+    tts = voice.require_tts("tts_engine")
+    try:
+        if args.print_normalized:
+            print(tts.normalized_text(args.text))
+        pcm16 = speak_to_pcm16(tts, args.text)
+        write_wav(args.out, pcm16, tts.sample_rate_hz)
+    finally:
+        voice.close()
+    print(f"wrote {len(pcm16) / 2 / tts.sample_rate_hz:.2f} s of speech to {args.out}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from server.demo import run_demo
 
-    return run_demo(settings, keep=args.keep)
+    return run_demo(settings, keep=args.keep, audio=args.audio)
 
 
-_COMMANDS = {"serve": cmd_serve, "ingest": cmd_ingest, "ask": cmd_ask, "demo": cmd_demo}
+_COMMANDS = {
+    "serve": cmd_serve,
+    "ingest": cmd_ingest,
+    "ask": cmd_ask,
+    "say": cmd_say,
+    "demo": cmd_demo,
+}
 
 
 if __name__ == "__main__":

@@ -80,6 +80,52 @@ class KefuClient:
         )
         return answer_to_dict(self._call(self.assistant.Ask, request))
 
+    def ask_audio(
+        self, tenant: str, wav: bytes, session_id: str = "", locale: str = "", speak: bool = False
+    ) -> tuple[dict, bytes]:
+        """Send a recorded question through Converse; return the answer and its audio.
+
+        The answer dict also has `transcript`. The audio is 16 kHz PCM16 without a header,
+        empty unless `speak` is set.
+        """
+        pcm16 = common_pb2.AudioFormat(
+            encoding=common_pb2.AUDIO_ENCODING_PCM16, sample_rate_hz=16000
+        )
+        config = assistant_pb2.SessionConfig(
+            tenant=tenant,
+            session_id=session_id,
+            locale=locale,
+            input_audio=common_pb2.AudioFormat(encoding=common_pb2.AUDIO_ENCODING_WAV),
+            output_audio=pcm16 if speak else None,
+            outputs=assistant_pb2.OutputOptions(audio=speak),
+        )
+        requests = [assistant_pb2.ConverseRequest(config=config)]
+        requests += [
+            assistant_pb2.ConverseRequest(audio=assistant_pb2.AudioChunk(data=wav[i : i + 32000]))
+            for i in range(0, len(wav), 32000)
+        ]
+        answer, audio, transcript = None, bytearray(), ""
+        try:
+            for response in self.assistant.Converse(iter(requests), timeout=300):
+                kind = response.WhichOneof("event")
+                if kind == "transcript" and response.transcript.is_final:
+                    transcript = response.transcript.text
+                elif kind == "answer":
+                    answer = answer_to_dict(response.answer)
+                elif kind == "audio":
+                    audio += response.audio.data
+                elif kind == "error":
+                    raise InvalidArgumentError(
+                        response.error.field or "audio", "", response.error.message
+                    )
+        except grpc.RpcError as exc:
+            raise _error_of(exc, self.address) from exc
+        if answer is None:
+            answer = {"answer": "", "citations": [], "intent": "", "confidence": 0.0,
+                      "handoff": False}  # fmt: skip
+        answer["transcript"] = transcript
+        return answer, bytes(audio)
+
     def upsert_file(self, tenant: str, path: Path, title_field: str | None = None) -> IngestReport:
         request = knowledge_pb2.UpsertRequest(
             tenant=tenant,

@@ -22,8 +22,16 @@ DEMO_QUESTIONS = (
 )
 
 
-def run_demo(settings: Settings, keep: bool = False) -> int:
-    """Start a server on 127.0.0.1 with a fresh data folder, ingest, ask, print."""
+SPOKEN_QUESTION = "运费怎么算？"
+ANSWER_AUDIO = Path(tempfile.gettempdir()) / "kefu-demo-answer.wav"
+
+
+def run_demo(settings: Settings, keep: bool = False, audio: Path | None = None) -> int:
+    """Start a server on 127.0.0.1 with a fresh data folder, ingest, ask, print.
+
+    Args:
+        audio: a WAV recording for the spoken question; synthesized when None.
+    """
     from server.app import ServerThread
 
     data_dir = Path(tempfile.mkdtemp(prefix="kefu-demo-"))
@@ -39,9 +47,41 @@ def run_demo(settings: Settings, keep: bool = False) -> int:
         for question in DEMO_QUESTIONS:
             print(f"\nQ: {question}")
             print("A: " + format_answer(client.ask(DEMO_TENANT, question)))
+        _spoken_question(client, server, audio)
     finally:
         client.close()
         server.stop()
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
     return 0
+
+
+def _spoken_question(client: KefuClient, server, audio: Path | None) -> None:
+    """Send one spoken question through Converse and write the spoken answer."""
+    from server.ask_cli import ANSWER_AUDIO_RATE_HZ, write_wav
+    from server.voice import speak_to_pcm16
+
+    if audio is not None:
+        wav = audio.read_bytes()
+        print(f"\nspoken question from {audio}")
+    else:
+        # NOTE: Whisper base rarely understands espeak-ng's Mandarin, so the transcript of
+        # a synthesized question is usually wrong; pass --audio with a real recording.
+        tts = server.server.components.voice.require_tts("tts_engine")
+        recording = Path(tempfile.gettempdir()) / "kefu-demo-question.wav"
+        write_wav(recording, speak_to_pcm16(tts, SPOKEN_QUESTION), tts.sample_rate_hz)
+        wav = recording.read_bytes()
+        print(f"\nspoken question synthesized by {tts.name}: {SPOKEN_QUESTION}")
+    answer, speech = client.ask_audio(DEMO_TENANT, wav, speak=True)
+    print(f"transcript: {answer['transcript'] or '(no speech recognized)'}")
+    if not answer["transcript"] and audio is None:
+        print(
+            "  Whisper base does not recognize espeak-ng's synthetic Mandarin; "
+            "run `kefu demo --audio QUESTION.wav` with a real recording"
+        )
+    if answer["answer"]:
+        print("A: " + format_answer(answer))
+    if speech:
+        write_wav(ANSWER_AUDIO, speech, ANSWER_AUDIO_RATE_HZ)
+        seconds = len(speech) / 2 / ANSWER_AUDIO_RATE_HZ
+        print(f"spoken answer ({seconds:.1f} s) written to {ANSWER_AUDIO}")

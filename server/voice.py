@@ -230,3 +230,9 @@ def _chunk(frames: list, offset_ms: float, spoken_text: str) -> SpokenChunk:
         duration_ms=sum(f.duration_ms for f in frames),
         spoken_text=spoken_text,
     )
+
+
+def speak_to_pcm16(tts: TtsEngine, text: str) -> bytes:
+    """Synthesize text at the engine's own rate as 16-bit PCM, for files."""
+    output = OutputAudioFormat("pcm16", tts.sample_rate_hz, pad_last_frame=False)
+    return b"".join(chunk.data for chunk in speak(tts, text, output))

@@ -63,6 +63,7 @@ NORMALIZATION_CASES = [
     ("USB-C接口", "USB C接口"),
     ("Anti-Gravity", "Anti Gravity"),
     ("RTX4090", "RTX四零九零"),
+    ("AB-1299-X", "AB一二九九X"),
     # emoji and symbols
     ("好的😊👍！", "好的！"),
     ("★限时优惠★", "限时优惠"),

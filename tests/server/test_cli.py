@@ -141,3 +141,38 @@ def test_demo_prints_cited_answers(tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     assert "FAQ-005" in result.stdout
     assert "handoff=low_confidence" in result.stdout
+    assert "spoken question synthesized by espeak" in result.stdout
+
+
+def test_say_writes_wav_and_prints_normalized(tmp_path) -> None:
+    out = tmp_path / "say.wav"
+    result = kefu("say", "AB-1299-X售价¥1,299.00", "--out", str(out), "--print-normalized",
+                  data_dir=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "一千二百九十九元" in result.stdout
+    assert "一二九九" in result.stdout
+    assert out.read_bytes()[:4] == b"RIFF"
+    assert out.stat().st_size > 10_000
+
+
+def test_ask_audio_with_spoken_answer(tmp_path) -> None:
+    from asr_tts.asr import character_error_rate
+    from tests.asr_tts.conftest import load_mandarin_recording
+
+    recording = load_mandarin_recording("funasr-example")
+    kefu("ingest", str(SAMPLES), "--tenant", "shop", data_dir=tmp_path)
+    out = tmp_path / "answer.wav"
+    result = kefu("ask", "--audio", str(recording.wav_path), "--say", str(out), "--tenant",
+                  "shop", "--json", data_dir=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert character_error_rate(answer["transcript"], recording.transcript) <= 0.25
+    assert answer["handoff"] is True  # the recording asks nothing the shop knows
+    assert out.read_bytes()[:4] == b"RIFF"
+
+
+def test_ask_audio_unreadable_file(tmp_path) -> None:
+    result = kefu("ask", "--audio", str(tmp_path / "missing.wav"), "--tenant", "shop",
+                  data_dir=tmp_path)  # fmt: skip
+    assert result.returncode == 2
+    assert "missing.wav" in result.stderr
