@@ -31,7 +31,7 @@ from typing import Any, Literal
 import yaml
 
 from rag.clean import normalize_text
-from rag.contacts import AllowedContacts, remove_contacts
+from rag.contacts import AllowedContacts, find_contacts, remove_contacts
 from rag.phrases import normalize_locale
 from server.errors import ConfigError, FailedPreconditionError, InvalidArgumentError
 from server.pii import mask_pii
@@ -326,8 +326,12 @@ class StreamingGuard:
         locale: str = "zh-CN",
         *,
         max_sentence_chars: int = DEFAULT_MAX_SENTENCE_CHARS,
+        also_allowed: AllowedContacts | None = None,
     ) -> None:
         """Create a guard for one answer.
+
+        `also_allowed` adds contacts for this answer only, such as the phone numbers in the
+        fields of the records it was retrieved from.
 
         Raises:
             InvalidArgumentError: the locale is not supported, or max_sentence_chars is
@@ -340,6 +344,7 @@ class StreamingGuard:
                 f"must be 1 or more; the default is {DEFAULT_MAX_SENTENCE_CHARS}",
             )
         self.rules = rules
+        self._allowed_contacts = merge_contacts(rules.allowed_contacts, also_allowed)
         self.locale = normalize_locale(locale)
         self.max_sentence_chars = max_sentence_chars
         self._buffer = ""
@@ -425,7 +430,7 @@ class StreamingGuard:
             self._last_was_safe_line = True
             return _leading_space(sentence) + SAFE_LINES[self.locale] + _trailing_space(sentence)
 
-        cleaned, removed = remove_contacts(sentence, self.rules.allowed_contacts)
+        cleaned, removed = remove_contacts(sentence, self._allowed_contacts)
         masked_sentence = mask_pii(sentence.strip())
         for contact in removed:
             self._events.append(
@@ -581,3 +586,77 @@ def _word_pattern(form: str) -> str:
     if form[-1].isascii() and form[-1].isalnum():
         pattern += r"(?![a-z0-9])"
     return pattern
+
+
+class TenantRules:
+    """Compliance rules per tenant: `DIR/TENANT.yaml` when present, else the defaults.
+
+    Files are read once per tenant and kept; restart the server after editing one.
+    """
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self._default = ComplianceRules()
+        self._rules: dict[str, ComplianceRules] = {}
+
+    def for_tenant(self, tenant: str) -> ComplianceRules:
+        """Return the tenant's rules.
+
+        Raises:
+            ConfigError: the tenant's file is invalid.
+        """
+        rules = self._rules.get(tenant)
+        if rules is None:
+            path = self.folder / f"{tenant}.yaml" if self.folder else None
+            rules = ComplianceRules.from_yaml(path) if path and path.exists() else self._default
+            self._rules[tenant] = rules
+        return rules
+
+
+def merge_contacts(first: AllowedContacts, second: AllowedContacts | None) -> AllowedContacts:
+    """Return an allow-list holding the contacts of both."""
+    if second is None:
+        return first
+    return AllowedContacts(
+        phones=first.phones + second.phones,
+        domains=first.domains + second.domains,
+        wechat_ids=first.wechat_ids + second.wechat_ids,
+        qq_numbers=first.qq_numbers + second.qq_numbers,
+        emails=first.emails + second.emails,
+    )
+
+
+_ALLOW_LIST_FIELD = {
+    "mobile": "phones",
+    "landline": "phones",
+    "hotline": "phones",
+    "phone": "phones",
+    "wechat": "wechat_ids",
+    "qq": "qq_numbers",
+    "email": "emails",
+}
+
+
+def record_contacts(field_values: Iterable[Any]) -> AllowedContacts:
+    """Collect the contacts in structured record fields as an allow-list.
+
+    A record's fields are the tenant's own directory data (a store's 电话, a venue's 网址),
+    published to be given out, unlike contacts inside free text, which may be planted.
+    """
+    found: dict[str, list[str]] = {name: [] for name in set(_ALLOW_LIST_FIELD.values())}
+    found["domains"] = []
+    for value in _flatten(field_values):
+        for match in find_contacts(value):
+            if match.kind == "url":
+                found["domains"].append(match.value)
+            elif match.kind in _ALLOW_LIST_FIELD:
+                found[_ALLOW_LIST_FIELD[match.kind]].append(match.value)
+    return AllowedContacts(**{name: tuple(values) for name, values in found.items()})
+
+
+def _flatten(values: Iterable[Any]) -> Iterable[str]:
+    for value in values:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, list | tuple):
+            yield from _flatten(value)

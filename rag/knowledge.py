@@ -12,7 +12,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,11 @@ import numpy as np
 from rag.clean import clean_items, normalize_text
 from rag.embed import Embedder
 from rag.entities import EntityIndex
+from rag.injection import HIDDEN_TEXT_KINDS, detect_injection, sanitize_passage
 from rag.loaders import load_file
 from rag.store import QUERY_MODES, QueryMode, VectorStore
 from rag.tokenize import Tokenizer
-from rag.types import KINDS, IngestReport, SourceItem, StoredPoint
+from rag.types import KINDS, IngestReport, LoadResult, SkippedRow, SourceItem, StoredPoint
 from server.errors import InvalidArgumentError, NotFoundError
 
 logger = logging.getLogger(__name__)
@@ -123,9 +124,10 @@ class KnowledgeBase:
         validate_tenant(tenant)
         source = path.name
         loaded = load_file(path, title_field=title_field, content=content, source_name=source)
-        cleaned = clean_items(loaded.items)
+        screened = screen_items(loaded.items)
+        cleaned = clean_items(screened.items)
         report = self.upsert_items(tenant, cleaned.items, replace_source=source, progress=progress)
-        skipped = tuple(loaded.skipped) + tuple(cleaned.skipped)
+        skipped = tuple(loaded.skipped) + tuple(screened.skipped) + tuple(cleaned.skipped)
         for row in skipped:
             logger.info("tenant %s: skipped %s", tenant, row)
         return report.merge(IngestReport(skipped=skipped))
@@ -274,6 +276,48 @@ class KnowledgeBase:
         result["passages"] = sum(result[kind] for kind in KINDS)
         result["sources"] = int(counts.get("sources", 0))
         return result
+
+
+def screen_items(items: Sequence[SourceItem]) -> LoadResult:
+    """Remove hidden text from items and hold back those that give the model instructions.
+
+    HTML comments, zero-width characters and bidi controls are stripped (and logged); an
+    item whose visible text still tells the model what to do ("忽略之前的所有指令", asks for
+    the system prompt or for JSON output) is skipped with the reason, because an answer
+    engine could follow it.
+    """
+    kept, skipped = [], []
+    for item in items:
+        text = item.text
+        flags = detect_injection(text)
+        if flags:
+            item = _sanitized(item)
+            remaining = [f for f in detect_injection(item.text) if f.kind not in HIDDEN_TEXT_KINDS]
+            hidden = [f for f in flags if f.kind in HIDDEN_TEXT_KINDS]
+            if hidden:
+                logger.warning(
+                    "%s:%s: removed hidden text (%s)",
+                    item.source, item.row, ", ".join(sorted({f.kind for f in hidden})),
+                )  # fmt: skip
+            if remaining:
+                kinds = ", ".join(sorted({f.kind for f in remaining}))
+                reason = f"possible prompt injection ({kinds}): {remaining[0].excerpt}"
+                skipped.append(SkippedRow(item.source, item.row, reason))
+                continue
+        kept.append(item)
+    return LoadResult(kept, skipped)
+
+
+def _sanitized(item: SourceItem) -> SourceItem:
+    fields = {k: sanitize_passage(v) if isinstance(v, str) else v for k, v in item.fields.items()}
+    return replace(
+        item,
+        title=sanitize_passage(item.title),
+        text=sanitize_passage(item.text),
+        question=sanitize_passage(item.question),
+        answer=sanitize_passage(item.answer),
+        fields=fields,
+    )
 
 
 def _payload(tenant: str, item: SourceItem) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from kefu_api.v1 import (
 )
 from rag.answer import CALIBRATIONS, ExtractiveEngine
 from rag.embed import Embedder, create_embedder
+from rag.guardrails import TenantRules
 from rag.knowledge import KnowledgeBase
 from rag.stores import open_store
 from rag.tokenize import Tokenizer
@@ -155,6 +156,7 @@ def build_components(
         dialogue,
         turn_log,
         provider.get_tracer("kefu"),
+        rules=TenantRules(settings.compliance_dir),
         top_k=settings.top_k,
         max_question_chars=settings.max_question_chars,
     )

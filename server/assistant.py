@@ -17,12 +17,14 @@ from opentelemetry.trace import Span, Tracer
 
 from rag.answer import AnswerEngine, AnswerRequest, FinalAnswer, TextDelta, match_fields
 from rag.clean import normalize_text
+from rag.guardrails import StreamingGuard, TenantRules, record_contacts
 from rag.knowledge import KnowledgeBase, SearchResult, validate_tenant
 from rag.phrases import normalize_locale, phrase
 from server.dialogue import LOW_CONFIDENCE_STREAK, DialogueManager, Slots, TurnPlan, is_anaphoric
 from server.errors import InvalidArgumentError
+from server.pii import mask_pii
 from server.telemetry import ATTR_SESSION, ATTR_TENANT, ATTR_TURN
-from server.turnlog import TurnLog, TurnRecord, mask_text
+from server.turnlog import TurnLog, TurnRecord
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +89,14 @@ class Assistant:
         turn_log: TurnLog,
         tracer: Tracer,
         *,
+        rules: TenantRules | None = None,
         top_k: int = 5,
         max_question_chars: int = 2000,
     ) -> None:
         self.knowledge = knowledge
         self.engine = engine
         self.dialogue = dialogue
+        self.rules = rules or TenantRules(None)
         self.turn_log = turn_log
         self.tracer = tracer
         self.top_k = top_k
@@ -182,18 +186,35 @@ class Assistant:
     def _generate(
         self, request: AnswerRequest, turn: _TurnContext
     ) -> Generator[AnswerTextDelta, None, FinalAnswer]:
+        """Stream the engine's answer through the compliance guard, sentence by sentence."""
+        records = [h for h in request.retrieval.hits if h.kind == "record"]
+        published = record_contacts(v for h in records for v in h.fields.values())
+        guard = StreamingGuard(
+            self.rules.for_tenant(turn.question.tenant), request.locale, also_allowed=published
+        )
+        released: list[str] = []
         final = None
         with self._stage("answer", turn) as span:
             for event in self.engine.stream(request):
                 if isinstance(event, FinalAnswer):
                     final = event
                 elif isinstance(event, TextDelta):
-                    yield AnswerTextDelta(turn.answer_id, event.text)
+                    for sentence in guard.feed(event.text):
+                        released.append(sentence)
+                        yield AnswerTextDelta(turn.answer_id, sentence)
+            for sentence in guard.finish():
+                released.append(sentence)
+                yield AnswerTextDelta(turn.answer_id, sentence)
             span.set_attribute("kefu.engine", self.engine.name)
             span.set_attribute("kefu.confidence", final.confidence if final else 0.0)
         if final is None:
             raise AssertionError(f"engine {self.engine.name} ended without a final answer")
-        return final
+        for event in guard.events:
+            logger.warning(
+                "turn %d: compliance %s (%s, rule %s): %s",
+                turn.question.turn, event.action, event.kind, event.rule_id, event.sentence,
+            )  # fmt: skip
+        return replace(final, text="".join(released))
 
     def _handoff_answer(self, plan: TurnPlan, locale: str) -> FinalAnswer:
         key = "handoff_complaint" if plan.handoff_reason == "complaint" else "handoff_human"
@@ -239,7 +260,7 @@ class Assistant:
             final.intent,
             final.confidence,
             final.handoff,
-            mask_text(question.text)[:80],
+            mask_pii(question.text)[:80],
         )
 
 

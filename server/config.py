@@ -65,6 +65,9 @@ class Settings(BaseSettings):
         10_000, ge=1, description="dialogue sessions kept in memory; the oldest idle go first"
     )
     session_ttl_s: float = Field(1800.0, gt=0, description="idle seconds before a session expires")
+    compliance_dir: Path | None = Field(
+        None, description="folder of TENANT.yaml compliance rules; defaults apply without one"
+    )
     intent_examples_dir: Path | None = Field(
         None, description="folder of TENANT.yaml files with extra intent examples"
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,20 +28,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from server.errors import InvalidArgumentError, NotFoundError, UnavailableError
+from server.pii import mask_pii
 
 logger = logging.getLogger(__name__)
 
 RATINGS = ("up", "down")
 MAX_COMMENT_CHARS = 2000
-
-# NOTE: masks mainland mobile numbers only; ID card, bank card and address masking are
-# still to come with the guardrails.
-_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)")
-
-
-def mask_text(text: str) -> str:
-    """Replace the middle digits of mainland mobile numbers with asterisks."""
-    return _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
 
 
 class _Base(DeclarativeBase):
@@ -114,11 +105,11 @@ class TurnLog:
             answer_id=turn.answer_id,
             tenant=turn.tenant,
             session_id=turn.session_id,
-            question=mask_text(turn.question),
+            question=mask_pii(turn.question),
             answer=turn.answer,
             citations=turn.citations,
             intent=turn.intent,
-            slots={k: [mask_text(v) for v in vs] for k, vs in turn.slots.items()},
+            slots={k: [mask_pii(v) for v in vs] for k, vs in turn.slots.items()},
             confidence=turn.confidence,
             handoff=turn.handoff,
             engine=turn.engine,
@@ -150,7 +141,7 @@ class TurnLog:
                     feedback_id=feedback_id,
                     answer_id=answer_id,
                     rating=rating,
-                    comment=mask_text(comment),
+                    comment=mask_pii(comment),
                     created_at=datetime.now(UTC),
                 )
             )
