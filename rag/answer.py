@@ -9,6 +9,7 @@ a human agent.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -65,11 +66,20 @@ class AnswerRequest:
         question: the caller's question, normalized.
         retrieval: hits for the question, best first.
         locale: `zh-CN` or `en-US`.
+        history: earlier turns of the session as (role, text) pairs, oldest first; the role
+            is `user` or `assistant`. LLM engines use it, the extractive engine ignores it.
+        system_prompt: the tenant's persona for LLM engines (brand, tone, rules); empty
+            means the default persona of the locale.
+        cancel: set on barge-in or hang-up; LLM engines stop generating and end the answer
+            with finish_reason `cancelled`.
     """
 
     question: str
     retrieval: SearchResult
     locale: str
+    history: tuple[tuple[str, str], ...] = ()
+    system_prompt: str = ""
+    cancel: threading.Event | None = None
     # Reply used instead of the default fallback when confidence is low; the dialogue
     # manager sets it when a human will take over.
     fallback_text: str = ""
