@@ -9,7 +9,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-APT_PACKAGES := espeak-ng fonts-wqy-zenhei
+# espeak-ng speaks the answers (its espeak-ng-data package has the cmn-latn-pinyin voice).
+APT_PACKAGES := espeak-ng
 
 .PHONY: demo test install install-dev apt-deps proto lint clean
 
@@ -23,9 +24,9 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-install: $(VENV)/.installed
+install: apt-deps $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml $(VENV)/bin/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[voice]'
 	touch $@
 
 install-dev: apt-deps $(VENV)/.installed-dev
@@ -33,7 +34,6 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/bin/python
 	$(BIN)/pip install --quiet -e '.[voice,dev]'
 	touch $@ $(VENV)/.installed
 
-# System packages: espeak-ng speaks answers; the CJK font renders Chinese test images.
 apt-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
