@@ -31,7 +31,7 @@ $(VENV)/.installed: pyproject.toml $(VENV)/bin/python
 
 install-dev: apt-deps $(VENV)/.installed-dev
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/bin/python
-	$(BIN)/pip install --quiet -e '.[voice,dev]'
+	$(BIN)/pip install --quiet -e '.[voice,llm,dev]'
 	touch $@ $(VENV)/.installed
 
 apt-deps:

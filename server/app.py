@@ -23,8 +23,8 @@ from kefu_api.v1 import (
     speech_pb2,
     speech_pb2_grpc,
 )
-from rag.answer import CALIBRATIONS, ExtractiveEngine
 from rag.embed import Embedder, create_embedder
+from rag.engines import AnswerEngineConfig, create_answer_engine
 from rag.guardrails import TenantRules
 from rag.knowledge import KnowledgeBase
 from rag.stores import open_store
@@ -136,10 +136,19 @@ def build_components(
         turn_log.close()
         raise
     provider = tracer_provider or create_tracer_provider(settings.otlp_endpoint)
-    engine = ExtractiveEngine(
-        knowledge.tokenizer,
-        CALIBRATIONS[settings.embedding_model],
-        confidence_threshold=settings.confidence_threshold,
+    engine = create_answer_engine(
+        AnswerEngineConfig(
+            name=settings.answer_engine,
+            embedding_model=settings.embedding_model,
+            confidence_threshold=settings.confidence_threshold,
+            model_dir=settings.llm_model_dir,
+            adapter_dir=settings.llm_adapter_dir,
+            device=settings.llm_device,
+            triton_url=settings.triton_url,
+            triton_model=settings.triton_model,
+            triton_backend=settings.triton_backend,
+        ),
+        tokenizer=knowledge.tokenizer,
     )
     dialogue = DialogueManager(
         knowledge.entities,

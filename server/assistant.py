@@ -7,6 +7,7 @@ directly. Each stage runs in an OpenTelemetry span carrying the tenant and sessi
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Generator, Iterator
@@ -48,6 +49,8 @@ class Question:
     locale: str = "zh-CN"
     turn: int = 0
     transcript: str = ""
+    # Set by the session when the caller cancels or barges in; engines stop generating.
+    cancel: threading.Event | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         validate_tenant(self.tenant)
@@ -147,7 +150,14 @@ class Assistant:
             fallback = ""
             if state.low_confidence_streak + 1 >= LOW_CONFIDENCE_STREAK:
                 fallback = phrase("handoff_repeated", question.locale)
-            request = AnswerRequest(text, retrieval, question.locale, fallback_text=fallback)
+            request = AnswerRequest(
+                text,
+                retrieval,
+                question.locale,
+                fallback_text=fallback,
+                history=tuple(state.history),
+                cancel=question.cancel,
+            )
             final = yield from self._generate(request, turn)
 
         cited = [c.title for c in final.citations if c.kind == "record"]

@@ -42,6 +42,17 @@ class Settings(BaseSettings):
         default_factory=list, description="jieba user dictionaries with product words"
     )
     top_k: int = Field(5, ge=1, le=100, description="passages retrieved per question")
+    answer_engine: str = Field(
+        "extractive", description="extractive, transformers (local Qwen) or triton"
+    )
+    llm_model_dir: Path | None = Field(
+        None, description="local Qwen2/Qwen2.5 instruct model folder for answer_engine=transformers"
+    )
+    llm_adapter_dir: Path | None = Field(None, description="optional LoRA adapter folder (peft)")
+    llm_device: str = Field("cpu", description="torch device of the local model, e.g. cuda:0")
+    triton_url: str = Field("", description="Triton gRPC host:port for answer_engine=triton")
+    triton_model: str = Field("", description="model name on Triton (TensorRT-LLM: ensemble)")
+    triton_backend: str = Field("vllm", description="vllm or tensorrtllm input names")
     confidence_threshold: float = Field(
         0.4, ge=0, le=1, description="below this confidence the reply is a handoff fallback"
     )

@@ -318,6 +318,7 @@ class ConverseSession:
             locale=self.options.locale,
             turn=turn.number,
             transcript=turn.text if turn.spoken else "",
+            cancel=cancel,
         )
         turn.latency_ms["queue"] = round((time.monotonic() - turn.queued_at) * 1000, 3)
         loop = asyncio.get_running_loop()
