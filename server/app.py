@@ -23,6 +23,7 @@ from kefu_api.v1 import (
     speech_pb2,
     speech_pb2_grpc,
 )
+from rag.answer import CALIBRATIONS, ExtractiveEngine
 from rag.embed import Embedder, create_embedder
 from rag.engines import AnswerEngineConfig, create_answer_engine
 from rag.guardrails import TenantRules
@@ -40,6 +41,7 @@ from server.dialogue import (
 )
 from server.services import Admission, AssistantService, KnowledgeService, SpeechService
 from server.telemetry import create_tracer_provider
+from server.tenants import TenantConfigs
 from server.turnlog import TurnLog
 from server.voice import VoiceEngines, build_voice_engines
 
@@ -150,6 +152,13 @@ def build_components(
         ),
         tokenizer=knowledge.tokenizer,
     )
+    engines = {"extractive": engine, settings.answer_engine: engine}
+    if settings.answer_engine != "extractive":
+        engines["extractive"] = ExtractiveEngine(
+            knowledge.tokenizer,
+            CALIBRATIONS[settings.embedding_model],
+            confidence_threshold=settings.confidence_threshold,
+        )
     dialogue = DialogueManager(
         knowledge.entities,
         IntentClassifier(
@@ -166,6 +175,8 @@ def build_components(
         turn_log,
         provider.get_tracer("kefu"),
         rules=TenantRules(settings.compliance_dir),
+        engines=engines,
+        tenants=TenantConfigs(settings.tenant_config_dir, tuple(engines)),
         top_k=settings.top_k,
         max_question_chars=settings.max_question_chars,
     )

@@ -25,6 +25,7 @@ from server.dialogue import LOW_CONFIDENCE_STREAK, DialogueManager, Slots, TurnP
 from server.errors import InvalidArgumentError
 from server.pii import mask_pii
 from server.telemetry import ATTR_SESSION, ATTR_TENANT, ATTR_TURN
+from server.tenants import TenantConfigs
 from server.turnlog import TurnLog, TurnRecord
 
 logger = logging.getLogger(__name__)
@@ -93,11 +94,16 @@ class Assistant:
         tracer: Tracer,
         *,
         rules: TenantRules | None = None,
+        engines: dict[str, AnswerEngine] | None = None,
+        tenants: TenantConfigs | None = None,
         top_k: int = 5,
         max_question_chars: int = 2000,
     ) -> None:
         self.knowledge = knowledge
         self.engine = engine
+        # Engines a tenant config may pick by name; `engine` answers for everyone else.
+        self.engines = engines or {engine.name: engine}
+        self.tenants = tenants or TenantConfigs(None, tuple(self.engines))
         self.dialogue = dialogue
         self.rules = rules or TenantRules(None)
         self.turn_log = turn_log
@@ -150,15 +156,18 @@ class Assistant:
             fallback = ""
             if state.low_confidence_streak + 1 >= LOW_CONFIDENCE_STREAK:
                 fallback = phrase("handoff_repeated", question.locale)
+            tenant = self.tenants.for_tenant(question.tenant)
+            engine = self.engines.get(tenant.answer_engine, self.engine)
             request = AnswerRequest(
                 text,
                 retrieval,
                 question.locale,
                 fallback_text=fallback,
                 history=tuple(state.history),
+                system_prompt=tenant.persona.render(question.locale) if tenant.persona else "",
                 cancel=question.cancel,
             )
-            final = yield from self._generate(request, turn)
+            final = yield from self._generate(engine, request, turn)
 
         cited = [c.title for c in final.citations if c.kind == "record"]
         repeated = self.dialogue.record(
@@ -194,7 +203,7 @@ class Assistant:
         return retrieval, replace(plan, focus_used="")
 
     def _generate(
-        self, request: AnswerRequest, turn: _TurnContext
+        self, engine: AnswerEngine, request: AnswerRequest, turn: _TurnContext
     ) -> Generator[AnswerTextDelta, None, FinalAnswer]:
         """Stream the engine's answer through the compliance guard, sentence by sentence."""
         records = [h for h in request.retrieval.hits if h.kind == "record"]
@@ -205,7 +214,7 @@ class Assistant:
         released: list[str] = []
         final = None
         with self._stage("answer", turn) as span:
-            for event in self.engine.stream(request):
+            for event in engine.stream(request):
                 if isinstance(event, FinalAnswer):
                     final = event
                 elif isinstance(event, TextDelta):
@@ -215,10 +224,10 @@ class Assistant:
             for sentence in guard.finish():
                 released.append(sentence)
                 yield AnswerTextDelta(turn.answer_id, sentence)
-            span.set_attribute("kefu.engine", self.engine.name)
+            span.set_attribute("kefu.engine", engine.name)
             span.set_attribute("kefu.confidence", final.confidence if final else 0.0)
         if final is None:
-            raise AssertionError(f"engine {self.engine.name} ended without a final answer")
+            raise AssertionError(f"engine {engine.name} ended without a final answer")
         for event in guard.events:
             logger.warning(
                 "turn %d: compliance %s (%s, rule %s): %s",

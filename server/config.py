@@ -76,6 +76,9 @@ class Settings(BaseSettings):
         10_000, ge=1, description="dialogue sessions kept in memory; the oldest idle go first"
     )
     session_ttl_s: float = Field(1800.0, gt=0, description="idle seconds before a session expires")
+    tenant_config_dir: Path | None = Field(
+        None, description="folder of TENANT.yaml answer settings: engine and persona"
+    )
     compliance_dir: Path | None = Field(
         None, description="folder of TENANT.yaml compliance rules; defaults apply without one"
     )
