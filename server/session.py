@@ -343,7 +343,15 @@ class ConverseSession:
 class _TurnRun:
     """The blocking part of one turn, run in a worker thread: answer, then speak it."""
 
-    def __init__(self, session, turn, question, cancel, emit, loop) -> None:
+    def __init__(
+        self,
+        session: ConverseSession,
+        turn: _Turn,
+        question: Question,
+        cancel: threading.Event,
+        emit: Callable[[SessionEvent], None],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         self.session = session
         self.turn = turn
         self.question = question

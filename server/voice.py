@@ -58,8 +58,9 @@ class EndpointingOptions:
             post_speech_ms=min(150, silence),
         )
 
-    def partial_interval(self, wanted: bool) -> int:
-        if not wanted or self.partial_interval_ms == -1:
+    def partial_interval(self, requested: bool) -> int:
+        """Return the partial interval in ms, 0 when partials are off or not requested."""
+        if not requested or self.partial_interval_ms == -1:
             return 0
         return self.partial_interval_ms or DEFAULT_PARTIAL_INTERVAL_MS
 
