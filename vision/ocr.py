@@ -184,21 +184,47 @@ class RapidOcrEngine(OcrEngine):
 def sort_reading_order(lines: list[OcrLine]) -> list[OcrLine]:
     """Order lines top to bottom, and left to right within one visual row.
 
-    Two lines share a row when their vertical centres differ by less than half the
+    Box centres are first rotated by the median slope of the boxes' top edges, so a photo
+    taken a few degrees askew is ordered as if it were level. Without that, a long line
+    tilted by 8° moves its centre by about 14 % of its length in y and overtakes the next
+    line. Two lines share a row when their levelled centres differ by less than half the
     height of the row's first line, which keeps a price printed beside a product name on
-    the same row even when the boxes are a few pixels apart in y.
+    the same row.
     """
-    rows: list[list[OcrLine]] = []
-    for line in sorted(lines, key=lambda item: (item.top + item.bottom) / 2):
-        centre = (line.top + line.bottom) / 2
+    if not lines:
+        return []
+
+    slope_rad = float(np.median([_top_edge_slope(line.box) for line in lines]))
+    cos_slope, sin_slope = math.cos(slope_rad), math.sin(slope_rad)
+
+    def levelled(line: OcrLine) -> tuple[float, float, float]:
+        # (x, y) of the box centre in the levelled frame, and the box height there.
+        x = sum(point[0] for point in line.box) / 4
+        y = sum(point[1] for point in line.box) / 4
+        height = math.dist(line.box[0], line.box[3])
+        return x * cos_slope + y * sin_slope, y * cos_slope - x * sin_slope, height
+
+    placed = sorted(((levelled(line), line) for line in lines), key=lambda item: item[0][1])
+    rows: list[list[tuple[tuple[float, float, float], OcrLine]]] = []
+    for position, line in placed:
         if rows:
-            first = rows[-1][0]
-            row_centre = (first.top + first.bottom) / 2
-            if abs(centre - row_centre) < (first.bottom - first.top) / 2:
-                rows[-1].append(line)
+            (_, row_y, row_height), _ = rows[-1][0]
+            if abs(position[1] - row_y) < row_height / 2:
+                rows[-1].append((position, line))
                 continue
-        rows.append([line])
-    return [line for row in rows for line in sorted(row, key=lambda item: item.left)]
+        rows.append([(position, line)])
+
+    ordered = []
+    for row in rows:
+        ordered.extend(line for _, line in sorted(row, key=lambda item: item[0][0]))
+    return ordered
+
+
+def _top_edge_slope(box: Box) -> float:
+    (left_x, left_y), (right_x, right_y) = box[0], box[1]
+    if right_x <= left_x:
+        return 0.0
+    return math.atan2(right_y - left_y, right_x - left_x)
 
 
 def bundled_model_paths() -> dict[str, Path]:

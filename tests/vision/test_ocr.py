@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 from pathlib import Path
@@ -41,6 +42,31 @@ def test_reading_order_rows_then_columns():
     model = OcrLine("型号：AB-1299-X", 0.9, box_at(10, 80))
     ordered = sort_reading_order([model, price, name])
     assert [line.text for line in ordered] == ["无线降噪耳机", "¥1,299.00", "型号：AB-1299-X"]
+
+
+def tilted_box(x: float, y: float, width: float, angle_deg: float, height: float = 30):
+    """Return the corners of a width x height box rotated about (x, y), y pointing down."""
+    cos_angle, sin_angle = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
+    corners = ((0, 0), (width, 0), (width, height), (0, height))
+    return tuple(
+        (x + u * cos_angle - v * sin_angle, y + u * sin_angle + v * cos_angle) for u, v in corners
+    )
+
+
+def test_reading_order_tilted_photo():
+    # Tilted 8° counter-clockwise: the long middle line's centre sits higher than the
+    # first line's centre in image coordinates.
+    angle = -8.0
+    first = OcrLine("蓝湾空气炸锅", 0.9, tilted_box(10, 100, 200, angle))
+    second = OcrLine("型号：XM-8685-L 规格：白色 ¥45.50", 0.9, tilted_box(15, 140, 900, angle))
+    third = OcrLine("订单号：912556560513097", 0.9, tilted_box(20, 180, 300, angle))
+
+    def centre_y(line: OcrLine) -> float:
+        return sum(y for _, y in line.box) / 4
+
+    assert centre_y(second) < centre_y(first)
+    ordered = sort_reading_order([third, second, first])
+    assert [line.text for line in ordered] == [first.text, second.text, third.text]
 
 
 def test_result_text_joins_lines():
