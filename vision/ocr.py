@@ -33,16 +33,16 @@ logger = logging.getLogger(__name__)
 Point = tuple[float, float]
 Box = tuple[Point, Point, Point, Point]
 
-# Phone photos are 12-50 megapixels; text that is readable to a person stays readable at
-# 2048 px on the long side, and detection works on a smaller copy anyway.
+# Phone photos are 12-50 megapixels. Text that a person can read stays readable at 2048 px
+# on the long side, and the detector runs on a smaller copy anyway.
 DEFAULT_MAX_SIDE_PX = 2048
 # Screenshots cropped to one line can be a few dozen pixels high. Below this long side
 # the image is enlarged, because the detector misses characters under about 10 px.
 DEFAULT_MIN_SIDE_PX = 640
 MAX_UPSCALE_FACTOR = 4.0
-# The detector sees the image resized so that its long side is at most this many pixels.
-# rapidocr's default (short side at least 736 px) enlarges wide labels to over 3000 px and
-# took about 3 s per 900x200 label on 2 cores; 960 px on the long side took about 0.6 s.
+# Long side, in pixels, of the copy the text detector runs on. rapidocr's default (short
+# side at least 736 px) enlarges wide labels to over 3000 px. On 2 cores that took about
+# 3 s per 900x200 label, and 960 px on the long side took about 0.6 s.
 DEFAULT_DETECTION_SIDE_PX = 960
 DEFAULT_MIN_CONFIDENCE = 0.5
 
