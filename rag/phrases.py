@@ -34,6 +34,27 @@ _PHRASES: dict[str, dict[str, str]] = {
         "zh-CN": "抱歉，我还是没能找到答案，正在为您转接人工客服。",
         "en-US": "Sorry, I still could not find the answer. I am connecting you to a human agent.",
     },
+    "image_code": {
+        "zh-CN": "照片上的型号是{value}。",
+        "en-US": "The model number in the photo is {value}.",
+    },
+    "image_order": {
+        "zh-CN": "照片上的订单号是{value}。",
+        "en-US": "The order number in the photo is {value}.",
+    },
+    "image_product": {
+        "zh-CN": "照片上的商品看起来是{value}。",
+        "en-US": "The product in the photo looks like {value}.",
+    },
+    "image_text": {
+        "zh-CN": "照片上的文字是：{value}。",
+        "en-US": "The photo reads: {value}.",
+    },
+    "image_nothing": {
+        "zh-CN": "抱歉，我没能从照片中识别出文字或商品，您可以换个角度重新拍一张吗？",
+        "en-US": "Sorry, I could not read any text or product in the photo. "
+        "Could you take it again?",
+    },
     "engine_error": {
         "zh-CN": "抱歉，系统暂时出现问题，正在为您转接人工客服。",
         "en-US": "Sorry, something went wrong on our side. I am connecting you to a human agent.",

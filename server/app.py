@@ -39,6 +39,7 @@ from server.dialogue import (
     SessionMemory,
     load_intent_examples,
 )
+from server.images import VisionEngines, build_vision_engines
 from server.services import Admission, AssistantService, KnowledgeService, SpeechService
 from server.telemetry import create_tracer_provider
 from server.tenants import TenantConfigs
@@ -63,6 +64,7 @@ class Components:
     assistant: Assistant
     turn_log: TurnLog
     voice: VoiceEngines
+    vision: VisionEngines
     executor: ThreadPoolExecutor
     tracer_provider: TracerProvider
     # False when the caller passed its own provider and shuts it down itself.
@@ -71,6 +73,7 @@ class Components:
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.knowledge.store.close()
+        self.vision.close()
         self.turn_log.close()
         if self.owns_tracer_provider:
             self.tracer_provider.shutdown()
@@ -86,6 +89,16 @@ def shared_tokenizer() -> Tokenizer:
 def shared_embedder(name: str) -> Embedder:
     """Return the process's embedder for a model name; models are read-only once loaded."""
     return create_embedder(name)
+
+
+@functools.cache
+def shared_ocr_engine(name: str):
+    """Return the process's OCR engine; its models load once (about a second)."""
+    if name != "rapidocr":
+        return None
+    from vision.ocr import RapidOcrEngine
+
+    return RapidOcrEngine()
 
 
 @functools.cache
@@ -137,6 +150,22 @@ def build_components(
         knowledge.store.close()
         turn_log.close()
         raise
+    try:
+        vision = build_vision_engines(
+            settings.ocr_engine,
+            settings.image_match,
+            data_dir=settings.data_dir,
+            qdrant_url=settings.qdrant_url,
+            qdrant_api_key=settings.qdrant_api_key,
+            max_image_bytes=settings.max_image_bytes,
+            max_image_pixels=settings.max_image_pixels,
+            match_threshold=settings.image_match_threshold,
+            ocr=shared_ocr_engine(settings.ocr_engine),
+        )
+    except Exception:
+        knowledge.store.close()
+        turn_log.close()
+        raise
     provider = tracer_provider or create_tracer_provider(settings.otlp_endpoint)
     engine = create_answer_engine(
         AnswerEngineConfig(
@@ -177,12 +206,21 @@ def build_components(
         rules=TenantRules(settings.compliance_dir),
         engines=engines,
         tenants=TenantConfigs(settings.tenant_config_dir, tuple(engines)),
+        vision=vision,
         top_k=settings.top_k,
         max_question_chars=settings.max_question_chars,
     )
     executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="kefu-worker")
     return Components(
-        settings, knowledge, assistant, turn_log, voice, executor, provider, tracer_provider is None
+        settings,
+        knowledge,
+        assistant,
+        turn_log,
+        voice,
+        vision,
+        executor,
+        provider,
+        tracer_provider is None,
     )
 
 
@@ -207,7 +245,8 @@ class KefuServer:
             self.server,
         )
         knowledge_pb2_grpc.add_KnowledgeServicer_to_server(
-            KnowledgeService(components.knowledge, components.executor), self.server
+            KnowledgeService(components.knowledge, components.executor, components.vision),
+            self.server,
         )
         speech_pb2_grpc.add_SpeechServicer_to_server(
             SpeechService(components.voice, components.executor, admission), self.server

@@ -22,13 +22,14 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
         return run_audio_ask(args, settings)
     if args.say:
         raise InvalidArgumentError("--say", str(args.say), "--say needs --audio FILE")
-    if not args.text and not args.batch:
-        raise InvalidArgumentError("text", args.text, "give a question or --batch FILE")
+    if not args.text and not args.batch and not args.image:
+        raise InvalidArgumentError("text", args.text, "give a question, --image or --batch FILE")
+    image = _read_file(args.image, "--image") if args.image else None
     with _asker(args, settings) as ask:
         if args.batch:
             with args.batch.open(encoding="utf-8") as lines:
                 return run_batch(lines, ask, sys.stdout)
-        answer = ask(args.text, args.session)
+        answer = ask(args.text or "", args.session, image)
         if args.json:
             print(json.dumps(answer, ensure_ascii=False))
         else:
@@ -65,6 +66,13 @@ def run_audio_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 ANSWER_AUDIO_RATE_HZ = 16000
+
+
+def _read_file(path: Path, option: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidArgumentError(option, str(path), f"cannot read the file: {exc}") from exc
 
 
 def write_wav(path: Path, pcm16: bytes, sample_rate_hz: int) -> None:
@@ -137,7 +145,9 @@ class _asker:
         if args.server:
             client = KefuClient(args.server)
             self._close = client.close
-            return lambda text, session: client.ask(args.tenant, text, session, args.locale)
+            return lambda text, session, image=None: client.ask(
+                args.tenant, text, session, args.locale, image
+            )
         return self._local()
 
     def _local(self) -> AskFunction:
@@ -149,8 +159,8 @@ class _asker:
         self._close = components.close
         args = self.args
 
-        def ask(text: str, session: str) -> dict:
-            question = Question(args.tenant, text, session, locale=args.locale)
+        def ask(text: str, session: str, image: bytes | None = None) -> dict:
+            question = Question(args.tenant, text, session, locale=args.locale, image=image)
             return answer_to_dict(answer_to_proto(components.assistant.ask(question)))
 
         return ask

@@ -21,8 +21,17 @@ from rag.clean import normalize_text
 from rag.guardrails import StreamingGuard, TenantRules, record_contacts
 from rag.knowledge import KnowledgeBase, SearchResult, validate_tenant
 from rag.phrases import normalize_locale, phrase
-from server.dialogue import LOW_CONFIDENCE_STREAK, DialogueManager, Slots, TurnPlan, is_anaphoric
+from server.dialogue import (
+    LOW_CONFIDENCE_STREAK,
+    OTHER_INTENT,
+    DialogueManager,
+    DialogueState,
+    Slots,
+    TurnPlan,
+    is_anaphoric,
+)
 from server.errors import InvalidArgumentError
+from server.images import ImageReading, VisionEngines, image_prefix
 from server.pii import mask_pii
 from server.telemetry import ATTR_SESSION, ATTR_TENANT, ATTR_TURN
 from server.tenants import TenantConfigs
@@ -52,6 +61,8 @@ class Question:
     transcript: str = ""
     # Set by the session when the caller cancels or barges in; engines stop generating.
     cancel: threading.Event | None = field(default=None, compare=False)
+    # Encoded photo sent with the question; the text may then be empty.
+    image: bytes | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         validate_tenant(self.tenant)
@@ -80,6 +91,8 @@ class AnswerResult:
     latency_ms: dict[str, float] = field(default_factory=dict)
     slots: Slots = field(default_factory=Slots)
     focus: str = ""
+    image_text: str = ""
+    image_product: str = ""
 
 
 class Assistant:
@@ -96,6 +109,7 @@ class Assistant:
         rules: TenantRules | None = None,
         engines: dict[str, AnswerEngine] | None = None,
         tenants: TenantConfigs | None = None,
+        vision: VisionEngines | None = None,
         top_k: int = 5,
         max_question_chars: int = 2000,
     ) -> None:
@@ -104,6 +118,7 @@ class Assistant:
         # Engines a tenant config may pick by name; `engine` answers for everyone else.
         self.engines = engines or {engine.name: engine}
         self.tenants = tenants or TenantConfigs(None, tuple(self.engines))
+        self.vision = vision
         self.dialogue = dialogue
         self.rules = rules or TenantRules(None)
         self.turn_log = turn_log
@@ -111,7 +126,7 @@ class Assistant:
         self.top_k = top_k
         self.max_question_chars = max_question_chars
 
-    def check_text(self, text: str, field_name: str = "text") -> str:
+    def check_text(self, text: str, field_name: str = "text", allow_empty: bool = False) -> str:
         """Return the normalized question, or raise InvalidArgumentError."""
         if len(text) > self.max_question_chars:
             raise InvalidArgumentError(
@@ -120,7 +135,7 @@ class Assistant:
                 f"a question has at most {self.max_question_chars} characters, got {len(text)}",
             )
         normalized = normalize_text(text)
-        if not normalized:
+        if not normalized and not allow_empty:
             raise InvalidArgumentError(field_name, text, "the question is empty")
         return normalized
 
@@ -138,37 +153,26 @@ class Assistant:
             InvalidArgumentError: the question is empty or too long.
             NotFoundError: the tenant has no knowledge.
         """
-        text = self.check_text(question.text)
+        text = self.check_text(question.text, allow_empty=question.image is not None)
         turn = _TurnContext(question, text, uuid.uuid4().hex)
-        # NOTE: turns of one session are answered one at a time by Converse; two
+        # NOTE: turns of one session are answered one at a time by Converse. Two
         # concurrent Ask calls with the same session id may interleave their updates.
         state = self.dialogue.memory.get(question.tenant, question.session_id)
 
-        with self._stage("dialogue", turn):
-            plan = self.dialogue.plan(state, text)
+        reading = None
+        if question.image is not None:
+            with self._stage("vision", turn):
+                reading = self._read_image(question)
+            if reading.product is not None:
+                state.set_focus([reading.product.title])
+            text = " ".join(p for p in (text, reading.query_text()) if p)
 
-        if plan.handoff_reason:
-            final = self._handoff_answer(plan, question.locale)
+        if not text:
+            final = self._image_unreadable(question.locale)
             yield AnswerTextDelta(turn.answer_id, final.text)
+            plan = TurnPlan(text, OTHER_INTENT, 0.0, Slots(), ())
         else:
-            with self._stage("retrieval", turn):
-                retrieval, plan = self._retrieve(question.tenant, text, plan)
-            fallback = ""
-            if state.low_confidence_streak + 1 >= LOW_CONFIDENCE_STREAK:
-                fallback = phrase("handoff_repeated", question.locale)
-            tenant = self.tenants.for_tenant(question.tenant)
-            engine = self.engines.get(tenant.answer_engine, self.engine)
-            request = AnswerRequest(
-                text,
-                retrieval,
-                question.locale,
-                fallback_text=fallback,
-                history=tuple(state.history),
-                system_prompt=tenant.persona.render(question.locale) if tenant.persona else "",
-                cancel=question.cancel,
-            )
-            final = yield from self._generate(engine, request, turn)
-
+            plan, final = yield from self._answer(question, state, text, reading, turn)
         cited = [c.title for c in final.citations if c.kind == "record"]
         repeated = self.dialogue.record(
             state, text, plan, final.text, cited, final.handoff_reason == "low_confidence"
@@ -180,11 +184,64 @@ class Assistant:
             final=final,
             transcript=question.transcript,
             latency_ms=turn.latency_ms,
-            slots=plan.slots,
+            slots=plan.slots.merge(reading.slots) if reading else plan.slots,
             focus=plan.focus_used,
+            image_text=reading.text if reading else "",
+            image_product=reading.product.title if reading and reading.product else "",
         )
         self._log_turn(question, result)
         yield result
+
+    def _answer(
+        self,
+        question: Question,
+        state: DialogueState,
+        text: str,
+        reading: ImageReading | None,
+        turn: _TurnContext,
+    ) -> Generator[AnswerTextDelta, None, tuple[TurnPlan, FinalAnswer]]:
+        """Plan the turn, then hand off or retrieve and generate."""
+        with self._stage("dialogue", turn):
+            plan = self.dialogue.plan(state, text)
+        if plan.handoff_reason:
+            final = self._handoff_answer(plan, question.locale)
+            yield AnswerTextDelta(turn.answer_id, final.text)
+            return plan, final
+
+        with self._stage("retrieval", turn):
+            retrieval, plan = self._retrieve(question.tenant, text, plan)
+        fallback = ""
+        if state.low_confidence_streak + 1 >= LOW_CONFIDENCE_STREAK:
+            fallback = phrase("handoff_repeated", question.locale)
+        tenant = self.tenants.for_tenant(question.tenant)
+        engine = self.engines.get(tenant.answer_engine, self.engine)
+        request = AnswerRequest(
+            text,
+            retrieval,
+            question.locale,
+            fallback_text=fallback,
+            history=tuple(state.history),
+            system_prompt=tenant.persona.render(question.locale) if tenant.persona else "",
+            cancel=question.cancel,
+        )
+        prefix = image_prefix(reading, question.locale) if reading else ""
+        final = yield from self._generate(engine, request, turn, prefix)
+        return plan, final
+
+    def _read_image(self, question: Question) -> ImageReading:
+        if self.vision is None:
+            raise InvalidArgumentError("image", "image", "image input is disabled on this server")
+        return self.vision.read(question.tenant, question.image)
+
+    def _image_unreadable(self, locale: str) -> FinalAnswer:
+        return FinalAnswer(
+            text=phrase("image_nothing", locale),
+            citations=(),
+            confidence=0.0,
+            intent=OTHER_INTENT,
+            engine="vision",
+            finish_reason="fallback",
+        )
 
     def _retrieve(self, tenant: str, text: str, plan: TurnPlan) -> tuple[SearchResult, TurnPlan]:
         """Search with the planned query; drop the focus entity when it does not fit.
@@ -203,15 +260,19 @@ class Assistant:
         return retrieval, replace(plan, focus_used="")
 
     def _generate(
-        self, engine: AnswerEngine, request: AnswerRequest, turn: _TurnContext
+        self, engine: AnswerEngine, request: AnswerRequest, turn: _TurnContext, prefix: str = ""
     ) -> Generator[AnswerTextDelta, None, FinalAnswer]:
-        """Stream the engine's answer through the compliance guard, sentence by sentence."""
+        """Stream `prefix` and the engine's answer through the compliance guard, sentence by
+        sentence; the prefix says what a photo showed."""
         records = [h for h in request.retrieval.hits if h.kind == "record"]
         published = record_contacts(v for h in records for v in h.fields.values())
         guard = StreamingGuard(
             self.rules.for_tenant(turn.question.tenant), request.locale, also_allowed=published
         )
         released: list[str] = []
+        for sentence in guard.feed(prefix):
+            released.append(sentence)
+            yield AnswerTextDelta(turn.answer_id, sentence)
         final = None
         with self._stage("answer", turn) as span:
             for event in engine.stream(request):

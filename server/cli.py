@@ -59,9 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--audio", type=Path, help="WAV file with a spoken question, sent through Converse"
     )
+    ask.add_argument("--image", type=Path, help="photo sent with the question (or alone)")
     ask.add_argument(
         "--say", type=Path, help="with --audio: write the spoken answer to this WAV file"
     )
+
+    images = commands.add_parser(
+        "ingest-images", help="sync a tenant's catalog photos with a folder"
+    )
+    images.add_argument("folder", type=Path, help="folder of product photos")
+    images.add_argument("--tenant", required=True, help="tenant id")
+    images.add_argument(
+        "--manifest", type=Path, help="CSV or JSON mapping file names to product ids"
+    )
+    images.add_argument("--server", help="HOST:PORT of a running kefu serve to ingest through")
 
     say = commands.add_parser("say", help="synthesize text as the assistant speaks it")
     say.add_argument("text", help="the text to speak")
@@ -141,6 +152,19 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return run_ask(args, settings)
 
 
+def cmd_ingest_images(args: argparse.Namespace, settings: Settings) -> int:
+    from server.ingest_cli import ingest_images
+
+    report = ingest_images(settings, args.tenant, args.folder, args.manifest, args.server)
+    print(
+        f"tenant {args.tenant}: {report.added} photos added, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {report.deleted} deleted, {len(report.skipped)} skipped"
+    )
+    for row in report.skipped:
+        print(f"  skipped {row}")
+    return 0
+
+
 def cmd_say(args: argparse.Namespace, settings: Settings) -> int:
     from server.ask_cli import write_wav
     from server.voice import build_voice_engines, speak_to_pcm16
@@ -167,6 +191,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 _COMMANDS = {
     "serve": cmd_serve,
     "ingest": cmd_ingest,
+    "ingest-images": cmd_ingest_images,
     "ask": cmd_ask,
     "say": cmd_say,
     "demo": cmd_demo,

@@ -56,6 +56,10 @@ def answer_to_dict(answer: common_pb2.Answer) -> dict[str, Any]:
         result["focus"] = answer.focus
     if answer.transcript:
         result["transcript"] = answer.transcript
+    if answer.image_text:
+        result["image_text"] = answer.image_text
+    if answer.image_product:
+        result["image_product"] = answer.image_product
     return result
 
 
@@ -74,11 +78,31 @@ class KefuClient:
         self.assistant = assistant_pb2_grpc.AssistantStub(self.channel)
         self.knowledge = knowledge_pb2_grpc.KnowledgeStub(self.channel)
 
-    def ask(self, tenant: str, text: str, session_id: str = "", locale: str = "") -> dict:
+    def ask(
+        self,
+        tenant: str,
+        text: str,
+        session_id: str = "",
+        locale: str = "",
+        image: bytes | None = None,
+    ) -> dict:
         request = assistant_pb2.AskRequest(
             tenant=tenant, text=text, session_id=session_id, locale=locale
         )
+        if image is not None:
+            request.image.data = image
         return answer_to_dict(self._call(self.assistant.Ask, request))
+
+    def upsert_images(self, tenant: str, files: list[Path], manifest: Path | None) -> IngestReport:
+        """Sync the tenant's catalog photos with `files` through Knowledge.UpsertImages."""
+        request = knowledge_pb2.UpsertImagesRequest(
+            tenant=tenant,
+            images=[knowledge_pb2.ImageFile(name=f.name, content=f.read_bytes()) for f in files],
+        )
+        if manifest is not None:
+            request.manifest = manifest.read_bytes()
+            request.manifest_name = manifest.name
+        return _report_of(self._call(self.knowledge.UpsertImages, request))
 
     def ask_audio(
         self, tenant: str, wav: bytes, session_id: str = "", locale: str = "", speak: bool = False
@@ -135,15 +159,7 @@ class KefuClient:
                 )
             ],
         )
-        response = self._call(self.knowledge.Upsert, request)
-        skipped = tuple(SkippedRow(s.file, s.row or None, s.reason) for s in response.skipped)
-        return IngestReport(
-            added=response.added,
-            updated=response.updated,
-            unchanged=response.unchanged,
-            deleted=response.deleted,
-            skipped=skipped,
-        )
+        return _report_of(self._call(self.knowledge.Upsert, request))
 
     def _call(self, method, request):
         try:
@@ -153,6 +169,17 @@ class KefuClient:
 
     def close(self) -> None:
         self.channel.close()
+
+
+def _report_of(response: knowledge_pb2.UpsertResponse) -> IngestReport:
+    skipped = tuple(SkippedRow(s.file, s.row or None, s.reason) for s in response.skipped)
+    return IngestReport(
+        added=response.added,
+        updated=response.updated,
+        unchanged=response.unchanged,
+        deleted=response.deleted,
+        skipped=skipped,
+    )
 
 
 def _error_of(exc: grpc.RpcError, address: str) -> KefuError:

@@ -69,6 +69,17 @@ class Settings(BaseSettings):
     funasr_model_dir: Path | None = Field(
         None, description="local FunASR Paraformer-zh-streaming folder for asr_engine=funasr"
     )
+    ocr_engine: str = Field("rapidocr", description="OCR for photos: rapidocr or none")
+    image_match: str = Field(
+        "efficientnet", description="catalog photo matching: efficientnet or none"
+    )
+    image_match_threshold: float | None = Field(
+        None, ge=-1, le=1, description="cosine at which a catalog match is trusted"
+    )
+    max_image_bytes: int = Field(10 * MIB, ge=1024, description="largest photo accepted, bytes")
+    max_image_pixels: int = Field(
+        40_000_000, ge=1, description="largest photo accepted, width × height in pixels"
+    )
     max_voice_streams: int = Field(
         2, ge=1, description="concurrent Converse streams with audio; more are rejected"
     )

@@ -80,6 +80,14 @@ def answer_to_proto(result: AnswerResult) -> common_pb2.Answer:
         finish_reason=_FINISH_REASONS.get(
             final.finish_reason, common_pb2.FINISH_REASON_UNSPECIFIED
         ),
+        slots=[
+            common_pb2.Slot(name=name.removesuffix("s"), value=value)
+            for name, values in result.slots.as_dict().items()
+            for value in values
+        ],
+        focus=result.focus,
+        image_text=result.image_text,
+        image_product=result.image_product,
     )
 
 

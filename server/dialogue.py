@@ -54,6 +54,14 @@ class Slots:
     def as_dict(self) -> dict[str, list[str]]:
         return {k: list(v) for k, v in self.__dict__.items() if v}
 
+    def merge(self, other: Slots) -> Slots:
+        """Return the values of both, without repeats."""
+        return Slots(
+            tuple(_unique(self.order_numbers + other.order_numbers)),
+            tuple(_unique(self.phone_numbers + other.phone_numbers)),
+            tuple(_unique(self.product_codes + other.product_codes)),
+        )
+
 
 _ORDER_AFTER_CUE = re.compile(
     r"(?:订单号?|单号|order(?:\s*(?:no\.?|number|id))?)\s*[:：#]?\s*([A-Za-z0-9-]{6,32})", re.I

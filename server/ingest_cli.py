@@ -9,6 +9,7 @@ from tqdm import tqdm
 from rag.types import IngestReport
 from server.client import KefuClient
 from server.config import Settings
+from server.errors import InvalidArgumentError
 
 
 def ingest_local(
@@ -53,3 +54,49 @@ def ingest_remote(
     finally:
         client.close()
     return report
+
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".heic", ".heif")
+
+
+def ingest_images(
+    settings: Settings,
+    tenant: str,
+    folder: Path,
+    manifest: Path | None,
+    server: str | None,
+) -> IngestReport:
+    """Sync the tenant's catalog photos with a folder, in-process or through a server.
+
+    Raises:
+        InvalidArgumentError: the folder does not exist.
+        StoreLockedError: a running `kefu serve` owns the image store; use --server.
+    """
+    if not folder.is_dir():
+        raise InvalidArgumentError("folder", str(folder), "not a folder of product photos")
+    if server:
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        client = KefuClient(server)
+        try:
+            return client.upsert_images(tenant, files, manifest)
+        finally:
+            client.close()
+
+    from server.images import build_vision_engines
+
+    vision = build_vision_engines(
+        "none",
+        settings.image_match,
+        data_dir=settings.data_dir,
+        qdrant_url=settings.qdrant_url,
+        qdrant_api_key=settings.qdrant_api_key,
+        max_image_bytes=settings.max_image_bytes,
+        max_image_pixels=settings.max_image_pixels,
+        match_threshold=settings.image_match_threshold,
+    )
+    try:
+        if vision.matcher is None:
+            raise InvalidArgumentError("image_match", "none", "image matching is disabled")
+        return vision.matcher.catalog.ingest_images(tenant, folder, manifest)
+    finally:
+        vision.close()

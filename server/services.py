@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import shutil
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
@@ -23,12 +25,13 @@ from kefu_api.v1 import (
     speech_pb2_grpc,
 )
 from rag.clean import clean_items
-from rag.knowledge import KnowledgeBase
+from rag.knowledge import KnowledgeBase, validate_tenant
 from rag.types import IngestReport
 from server import convert
 from server.assistant import Assistant, Question
 from server.errors import InvalidArgumentError, KefuError, ResourceExhaustedError
 from server.events import SessionInput, TranscriptEvent
+from server.images import VisionEngines
 from server.logs import session_id_var
 from server.session import ConverseSession
 from server.status import status_code_of
@@ -103,11 +106,8 @@ class AssistantService(assistant_pb2_grpc.AssistantServicer):
                 text=request.text,
                 session_id=request.session_id,
                 locale=request.locale,
+                image=request.image.data if request.HasField("image") else None,
             )
-            if request.HasField("image"):
-                raise InvalidArgumentError(
-                    "image", f"{len(request.image.data)} bytes", "images await the OCR engine"
-                )
             session_id_var.set(question.session_id or "-")
             result = await self.pool.run(self.assistant.ask, question)
         except Exception as exc:
@@ -169,9 +169,12 @@ async def _inputs(request_iterator, session: ConverseSession) -> AsyncIterator[S
 
 
 class KnowledgeService(knowledge_pb2_grpc.KnowledgeServicer):
-    def __init__(self, knowledge: KnowledgeBase, executor: Executor) -> None:
+    def __init__(
+        self, knowledge: KnowledgeBase, executor: Executor, vision: VisionEngines | None = None
+    ) -> None:
         self.knowledge = knowledge
         self.pool = _Pool(executor)
+        self.vision = vision
 
     async def Upsert(self, request, context):
         try:
@@ -227,6 +230,37 @@ class KnowledgeService(knowledge_pb2_grpc.KnowledgeServicer):
         except Exception as exc:
             await _abort(context, exc)
         return knowledge_pb2.SearchResponse(hits=[convert.hit_to_proto(h) for h in result.hits])
+
+    async def UpsertImages(self, request, context):
+        try:
+            report = await self.pool.run(self._upsert_images, request)
+        except Exception as exc:
+            await _abort(context, exc)
+        return convert.report_to_proto(report)
+
+    def _upsert_images(self, request: knowledge_pb2.UpsertImagesRequest) -> IngestReport:
+        """Write the photos to a temporary folder and sync the catalog with it."""
+        validate_tenant(request.tenant)
+        matcher = self.vision.matcher if self.vision is not None else None
+        if matcher is None:
+            raise InvalidArgumentError("images", "", "image matching is disabled on this server")
+        with tempfile.TemporaryDirectory(prefix="kefu-images-") as folder:
+            root = Path(folder)
+            for i, image in enumerate(request.images):
+                name = Path(image.name).name
+                if not name or name.startswith("."):
+                    raise InvalidArgumentError(f"images[{i}].name", image.name, "a file name")
+                (root / name).write_bytes(image.content)
+            manifest = None
+            if request.manifest:
+                manifest_dir = Path(tempfile.mkdtemp(prefix="kefu-manifest-"))
+                manifest = manifest_dir / Path(request.manifest_name or "manifest.csv").name
+                manifest.write_bytes(request.manifest)
+            try:
+                return matcher.catalog.ingest_images(request.tenant, root, manifest)
+            finally:
+                if manifest is not None:
+                    shutil.rmtree(manifest.parent, ignore_errors=True)
 
     async def Stats(self, request, context):
         try:

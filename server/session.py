@@ -27,7 +27,7 @@ from asr_tts.recognizer import (
     VoiceStarted,
 )
 from server.assistant import AnswerResult, AnswerTextDelta, Assistant, Question
-from server.errors import InvalidArgumentError, KefuError, UnimplementedError
+from server.errors import InvalidArgumentError, KefuError
 from server.events import (
     AnswerDeltaEvent,
     AnswerEvent,
@@ -61,6 +61,7 @@ class _Turn:
     number: int
     text: str
     spoken: bool = False
+    image: bytes | None = None
     latency_ms: dict[str, float] = field(default_factory=dict)
     queued_at: float = field(default_factory=time.monotonic)
 
@@ -111,6 +112,8 @@ class ConverseSession:
         self._decode: asyncio.Future | None = None
         self._voice_turn = 0
         self._audio_failed = False
+        self._image = None
+        self._image_failed = False
 
     async def run(self, inputs: AsyncIterator[SessionInput]) -> AsyncIterator[SessionEvent]:
         """Consume inputs until the client half-closes; yield events until all turns end."""
@@ -168,9 +171,33 @@ class ConverseSession:
             elif not (isinstance(item, AudioInput) and not item.data):
                 await self._audio.put(item)
         elif isinstance(item, ImageInput):
+            await self._add_image_chunk(item)
+
+    async def _add_image_chunk(self, item: ImageInput) -> None:
+        """Collect an image's chunks; the last one makes the turn (photo plus its text)."""
+        vision = self.assistant.vision
+        if vision is None:
             await self.report_error(
-                UnimplementedError("image input awaits the OCR engine, not yet served")
+                InvalidArgumentError("image", "image", "image input is disabled on this server")
             )
+            return
+        if self._image is None:
+            from vision.intake import ImageAssembler
+
+            self._image = ImageAssembler(vision.limits)
+            self._image_failed = False
+        if not self._image_failed:
+            try:
+                self._image.add(item.data)
+            except KefuError as exc:
+                # The rest of this image's chunks are dropped; the stream goes on.
+                self._image_failed = True
+                await self.report_error(exc)
+        if item.last:
+            assembler, self._image = self._image, None
+            if not self._image_failed:
+                turn = _Turn(self._next_turn(), item.text, image=assembler.finish())
+                await self._turns.put(turn)
 
     def _cancel_running(self, reason: str) -> None:
         running = self._running
@@ -319,6 +346,7 @@ class ConverseSession:
             turn=turn.number,
             transcript=turn.text if turn.spoken else "",
             cancel=cancel,
+            image=turn.image,
         )
         turn.latency_ms["queue"] = round((time.monotonic() - turn.queued_at) * 1000, 3)
         loop = asyncio.get_running_loop()

@@ -24,27 +24,27 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18kefu_api/v1/common.proto\x12\x07kefu.v1\"\x8d\x01\n\x0b\x41udioFormat\x12(\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\x16.kefu.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x03 \x01(\x05\x12*\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x19.kefu.v1.ChannelSelection\"g\n\x08\x43itation\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x0f\n\x07snippet\x18\x06 \x01(\t\"\xaf\x02\n\x06\x41nswer\x12\x11\n\tanswer_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12$\n\tcitations\x18\x03 \x03(\x0b\x32\x11.kefu.v1.Citation\x12\x0e\n\x06intent\x18\x04 \x01(\t\x12\x12\n\nconfidence\x18\x05 \x01(\x02\x12\x0f\n\x07handoff\x18\x06 \x01(\x08\x12\x16\n\x0ehandoff_reason\x18\x07 \x01(\t\x12\x12\n\ntranscript\x18\x08 \x01(\t\x12\x0e\n\x06\x65ngine\x18\t \x01(\t\x12,\n\rfinish_reason\x18\n \x01(\x0e\x32\x15.kefu.v1.FinishReason\x12\x12\n\nimage_text\x18\x0b \x01(\t\x12\x1c\n\x05slots\x18\x0c \x03(\x0b\x32\r.kefu.v1.Slot\x12\r\n\x05\x66ocus\x18\r \x01(\t\"#\n\x04Slot\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\x15\n\x05Image\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c*\x94\x01\n\rAudioEncoding\x12\x1e\n\x1a\x41UDIO_ENCODING_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41UDIO_ENCODING_PCM16\x10\x01\x12\x18\n\x14\x41UDIO_ENCODING_MULAW\x10\x02\x12\x17\n\x13\x41UDIO_ENCODING_ALAW\x10\x03\x12\x16\n\x12\x41UDIO_ENCODING_WAV\x10\x04*\x8d\x01\n\x10\x43hannelSelection\x12!\n\x1d\x43HANNEL_SELECTION_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43HANNEL_SELECTION_DOWNMIX\x10\x01\x12\x1a\n\x16\x43HANNEL_SELECTION_LEFT\x10\x02\x12\x1b\n\x17\x43HANNEL_SELECTION_RIGHT\x10\x03*\xb5\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x46INISH_REASON_COMPLETE\x10\x01\x12\x1b\n\x17\x46INISH_REASON_CANCELLED\x10\x02\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x03\x12\x1a\n\x16\x46INISH_REASON_FALLBACK\x10\x04\x12\x17\n\x13\x46INISH_REASON_ERROR\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18kefu_api/v1/common.proto\x12\x07kefu.v1\"\x8d\x01\n\x0b\x41udioFormat\x12(\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\x16.kefu.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x03 \x01(\x05\x12*\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x19.kefu.v1.ChannelSelection\"g\n\x08\x43itation\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x0f\n\x07snippet\x18\x06 \x01(\t\"\xc6\x02\n\x06\x41nswer\x12\x11\n\tanswer_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12$\n\tcitations\x18\x03 \x03(\x0b\x32\x11.kefu.v1.Citation\x12\x0e\n\x06intent\x18\x04 \x01(\t\x12\x12\n\nconfidence\x18\x05 \x01(\x02\x12\x0f\n\x07handoff\x18\x06 \x01(\x08\x12\x16\n\x0ehandoff_reason\x18\x07 \x01(\t\x12\x12\n\ntranscript\x18\x08 \x01(\t\x12\x0e\n\x06\x65ngine\x18\t \x01(\t\x12,\n\rfinish_reason\x18\n \x01(\x0e\x32\x15.kefu.v1.FinishReason\x12\x12\n\nimage_text\x18\x0b \x01(\t\x12\x15\n\rimage_product\x18\x0e \x01(\t\x12\x1c\n\x05slots\x18\x0c \x03(\x0b\x32\r.kefu.v1.Slot\x12\r\n\x05\x66ocus\x18\r \x01(\t\"#\n\x04Slot\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\x15\n\x05Image\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c*\x94\x01\n\rAudioEncoding\x12\x1e\n\x1a\x41UDIO_ENCODING_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41UDIO_ENCODING_PCM16\x10\x01\x12\x18\n\x14\x41UDIO_ENCODING_MULAW\x10\x02\x12\x17\n\x13\x41UDIO_ENCODING_ALAW\x10\x03\x12\x16\n\x12\x41UDIO_ENCODING_WAV\x10\x04*\x8d\x01\n\x10\x43hannelSelection\x12!\n\x1d\x43HANNEL_SELECTION_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43HANNEL_SELECTION_DOWNMIX\x10\x01\x12\x1a\n\x16\x43HANNEL_SELECTION_LEFT\x10\x02\x12\x1b\n\x17\x43HANNEL_SELECTION_RIGHT\x10\x03*\xb5\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x46INISH_REASON_COMPLETE\x10\x01\x12\x1b\n\x17\x46INISH_REASON_CANCELLED\x10\x02\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x03\x12\x1a\n\x16\x46INISH_REASON_FALLBACK\x10\x04\x12\x17\n\x13\x46INISH_REASON_ERROR\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kefu_api.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AUDIOENCODING']._serialized_start=653
-  _globals['_AUDIOENCODING']._serialized_end=801
-  _globals['_CHANNELSELECTION']._serialized_start=804
-  _globals['_CHANNELSELECTION']._serialized_end=945
-  _globals['_FINISHREASON']._serialized_start=948
-  _globals['_FINISHREASON']._serialized_end=1129
+  _globals['_AUDIOENCODING']._serialized_start=676
+  _globals['_AUDIOENCODING']._serialized_end=824
+  _globals['_CHANNELSELECTION']._serialized_start=827
+  _globals['_CHANNELSELECTION']._serialized_end=968
+  _globals['_FINISHREASON']._serialized_start=971
+  _globals['_FINISHREASON']._serialized_end=1152
   _globals['_AUDIOFORMAT']._serialized_start=38
   _globals['_AUDIOFORMAT']._serialized_end=179
   _globals['_CITATION']._serialized_start=181
   _globals['_CITATION']._serialized_end=284
   _globals['_ANSWER']._serialized_start=287
-  _globals['_ANSWER']._serialized_end=590
-  _globals['_SLOT']._serialized_start=592
-  _globals['_SLOT']._serialized_end=627
-  _globals['_IMAGE']._serialized_start=629
-  _globals['_IMAGE']._serialized_end=650
+  _globals['_ANSWER']._serialized_end=613
+  _globals['_SLOT']._serialized_start=615
+  _globals['_SLOT']._serialized_end=650
+  _globals['_IMAGE']._serialized_start=652
+  _globals['_IMAGE']._serialized_end=673
 # @@protoc_insertion_point(module_scope)

@@ -75,7 +75,7 @@ class Citation(_message.Message):
     def __init__(self, doc_id: _Optional[str] = ..., title: _Optional[str] = ..., score: _Optional[float] = ..., kind: _Optional[str] = ..., source: _Optional[str] = ..., snippet: _Optional[str] = ...) -> None: ...
 
 class Answer(_message.Message):
-    __slots__ = ("answer_id", "text", "citations", "intent", "confidence", "handoff", "handoff_reason", "transcript", "engine", "finish_reason", "image_text", "slots", "focus")
+    __slots__ = ("answer_id", "text", "citations", "intent", "confidence", "handoff", "handoff_reason", "transcript", "engine", "finish_reason", "image_text", "image_product", "slots", "focus")
     ANSWER_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     CITATIONS_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +87,7 @@ class Answer(_message.Message):
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     IMAGE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_PRODUCT_FIELD_NUMBER: _ClassVar[int]
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     FOCUS_FIELD_NUMBER: _ClassVar[int]
     answer_id: str
@@ -100,9 +101,10 @@ class Answer(_message.Message):
     engine: str
     finish_reason: FinishReason
     image_text: str
+    image_product: str
     slots: _containers.RepeatedCompositeFieldContainer[Slot]
     focus: str
-    def __init__(self, answer_id: _Optional[str] = ..., text: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[Citation, _Mapping]]] = ..., intent: _Optional[str] = ..., confidence: _Optional[float] = ..., handoff: _Optional[bool] = ..., handoff_reason: _Optional[str] = ..., transcript: _Optional[str] = ..., engine: _Optional[str] = ..., finish_reason: _Optional[_Union[FinishReason, str]] = ..., image_text: _Optional[str] = ..., slots: _Optional[_Iterable[_Union[Slot, _Mapping]]] = ..., focus: _Optional[str] = ...) -> None: ...
+    def __init__(self, answer_id: _Optional[str] = ..., text: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[Citation, _Mapping]]] = ..., intent: _Optional[str] = ..., confidence: _Optional[float] = ..., handoff: _Optional[bool] = ..., handoff_reason: _Optional[str] = ..., transcript: _Optional[str] = ..., engine: _Optional[str] = ..., finish_reason: _Optional[_Union[FinishReason, str]] = ..., image_text: _Optional[str] = ..., image_product: _Optional[str] = ..., slots: _Optional[_Iterable[_Union[Slot, _Mapping]]] = ..., focus: _Optional[str] = ...) -> None: ...
 
 class Slot(_message.Message):
     __slots__ = ("name", "value")

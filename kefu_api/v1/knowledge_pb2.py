@@ -24,39 +24,43 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bkefu_api/v1/knowledge.proto\x12\x07kefu.v1\"@\n\nSourceFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\x12\x13\n\x0btitle_field\x18\x03 \x01(\t\"|\n\x08\x44ocument\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x05 \x01(\t\x12\x13\n\x0b\x66ields_json\x18\x06 \x01(\t\x12\x0e\n\x06source\x18\x07 \x01(\t\"i\n\rUpsertRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\"\n\x05\x66iles\x18\x02 \x03(\x0b\x32\x13.kefu.v1.SourceFile\x12$\n\tdocuments\x18\x03 \x03(\x0b\x32\x11.kefu.v1.Document\"7\n\nSkippedRow\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\x0b\n\x03row\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\"z\n\x0eUpsertResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\x05\x12\x0f\n\x07updated\x18\x02 \x01(\x05\x12\x11\n\tunchanged\x18\x03 \x01(\x05\x12\x0f\n\x07\x64\x65leted\x18\x04 \x01(\x05\x12$\n\x07skipped\x18\x05 \x03(\x0b\x32\x13.kefu.v1.SkippedRow\"@\n\rDeleteRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0f\n\x07\x64oc_ids\x18\x02 \x03(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\"!\n\x0e\x44\x65leteResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x05\"`\n\rSearchRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12!\n\x04mode\x18\x04 \x01(\x0e\x32\x13.kefu.v1.SearchMode\"\x8c\x01\n\tSearchHit\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x02\x12\x0c\n\x04kind\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x07 \x01(\t\x12\x13\n\x0b\x66ields_json\x18\x08 \x01(\t\"2\n\x0eSearchResponse\x12 \n\x04hits\x18\x01 \x03(\x0b\x32\x12.kefu.v1.SearchHit\"\x1e\n\x0cStatsRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"\\\n\rStatsResponse\x12\x0b\n\x03\x66\x61q\x18\x01 \x01(\x03\x12\x0b\n\x03\x64oc\x18\x02 \x01(\x03\x12\x0e\n\x06record\x18\x03 \x01(\x03\x12\x10\n\x08passages\x18\x04 \x01(\x03\x12\x0f\n\x07sources\x18\x05 \x01(\x03*p\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12SEARCH_MODE_HYBRID\x10\x01\x12\x15\n\x11SEARCH_MODE_DENSE\x10\x02\x12\x16\n\x12SEARCH_MODE_SPARSE\x10\x03\x32\xf4\x01\n\tKnowledge\x12\x39\n\x06Upsert\x12\x16.kefu.v1.UpsertRequest\x1a\x17.kefu.v1.UpsertResponse\x12\x39\n\x06\x44\x65lete\x12\x16.kefu.v1.DeleteRequest\x1a\x17.kefu.v1.DeleteResponse\x12\x39\n\x06Search\x12\x16.kefu.v1.SearchRequest\x1a\x17.kefu.v1.SearchResponse\x12\x36\n\x05Stats\x12\x15.kefu.v1.StatsRequest\x1a\x16.kefu.v1.StatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bkefu_api/v1/knowledge.proto\x12\x07kefu.v1\"*\n\tImageFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"r\n\x13UpsertImagesRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\"\n\x06images\x18\x02 \x03(\x0b\x32\x12.kefu.v1.ImageFile\x12\x10\n\x08manifest\x18\x03 \x01(\x0c\x12\x15\n\rmanifest_name\x18\x04 \x01(\t\"@\n\nSourceFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\x12\x13\n\x0btitle_field\x18\x03 \x01(\t\"|\n\x08\x44ocument\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x05 \x01(\t\x12\x13\n\x0b\x66ields_json\x18\x06 \x01(\t\x12\x0e\n\x06source\x18\x07 \x01(\t\"i\n\rUpsertRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\"\n\x05\x66iles\x18\x02 \x03(\x0b\x32\x13.kefu.v1.SourceFile\x12$\n\tdocuments\x18\x03 \x03(\x0b\x32\x11.kefu.v1.Document\"7\n\nSkippedRow\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\x0b\n\x03row\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\"z\n\x0eUpsertResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\x05\x12\x0f\n\x07updated\x18\x02 \x01(\x05\x12\x11\n\tunchanged\x18\x03 \x01(\x05\x12\x0f\n\x07\x64\x65leted\x18\x04 \x01(\x05\x12$\n\x07skipped\x18\x05 \x03(\x0b\x32\x13.kefu.v1.SkippedRow\"@\n\rDeleteRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0f\n\x07\x64oc_ids\x18\x02 \x03(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\"!\n\x0e\x44\x65leteResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x05\"`\n\rSearchRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12!\n\x04mode\x18\x04 \x01(\x0e\x32\x13.kefu.v1.SearchMode\"\x8c\x01\n\tSearchHit\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x02\x12\x0c\n\x04kind\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x07 \x01(\t\x12\x13\n\x0b\x66ields_json\x18\x08 \x01(\t\"2\n\x0eSearchResponse\x12 \n\x04hits\x18\x01 \x03(\x0b\x32\x12.kefu.v1.SearchHit\"\x1e\n\x0cStatsRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"\\\n\rStatsResponse\x12\x0b\n\x03\x66\x61q\x18\x01 \x01(\x03\x12\x0b\n\x03\x64oc\x18\x02 \x01(\x03\x12\x0e\n\x06record\x18\x03 \x01(\x03\x12\x10\n\x08passages\x18\x04 \x01(\x03\x12\x0f\n\x07sources\x18\x05 \x01(\x03*p\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12SEARCH_MODE_HYBRID\x10\x01\x12\x15\n\x11SEARCH_MODE_DENSE\x10\x02\x12\x16\n\x12SEARCH_MODE_SPARSE\x10\x03\x32\xbb\x02\n\tKnowledge\x12\x39\n\x06Upsert\x12\x16.kefu.v1.UpsertRequest\x1a\x17.kefu.v1.UpsertResponse\x12\x39\n\x06\x44\x65lete\x12\x16.kefu.v1.DeleteRequest\x1a\x17.kefu.v1.DeleteResponse\x12\x39\n\x06Search\x12\x16.kefu.v1.SearchRequest\x1a\x17.kefu.v1.SearchResponse\x12\x36\n\x05Stats\x12\x15.kefu.v1.StatsRequest\x1a\x16.kefu.v1.StatsResponse\x12\x45\n\x0cUpsertImages\x12\x1c.kefu.v1.UpsertImagesRequest\x1a\x17.kefu.v1.UpsertResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kefu_api.v1.knowledge_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEARCHMODE']._serialized_start=1040
-  _globals['_SEARCHMODE']._serialized_end=1152
-  _globals['_SOURCEFILE']._serialized_start=40
-  _globals['_SOURCEFILE']._serialized_end=104
-  _globals['_DOCUMENT']._serialized_start=106
-  _globals['_DOCUMENT']._serialized_end=230
-  _globals['_UPSERTREQUEST']._serialized_start=232
-  _globals['_UPSERTREQUEST']._serialized_end=337
-  _globals['_SKIPPEDROW']._serialized_start=339
-  _globals['_SKIPPEDROW']._serialized_end=394
-  _globals['_UPSERTRESPONSE']._serialized_start=396
-  _globals['_UPSERTRESPONSE']._serialized_end=518
-  _globals['_DELETEREQUEST']._serialized_start=520
-  _globals['_DELETEREQUEST']._serialized_end=584
-  _globals['_DELETERESPONSE']._serialized_start=586
-  _globals['_DELETERESPONSE']._serialized_end=619
-  _globals['_SEARCHREQUEST']._serialized_start=621
-  _globals['_SEARCHREQUEST']._serialized_end=717
-  _globals['_SEARCHHIT']._serialized_start=720
-  _globals['_SEARCHHIT']._serialized_end=860
-  _globals['_SEARCHRESPONSE']._serialized_start=862
-  _globals['_SEARCHRESPONSE']._serialized_end=912
-  _globals['_STATSREQUEST']._serialized_start=914
-  _globals['_STATSREQUEST']._serialized_end=944
-  _globals['_STATSRESPONSE']._serialized_start=946
-  _globals['_STATSRESPONSE']._serialized_end=1038
-  _globals['_KNOWLEDGE']._serialized_start=1155
-  _globals['_KNOWLEDGE']._serialized_end=1399
+  _globals['_SEARCHMODE']._serialized_start=1200
+  _globals['_SEARCHMODE']._serialized_end=1312
+  _globals['_IMAGEFILE']._serialized_start=40
+  _globals['_IMAGEFILE']._serialized_end=82
+  _globals['_UPSERTIMAGESREQUEST']._serialized_start=84
+  _globals['_UPSERTIMAGESREQUEST']._serialized_end=198
+  _globals['_SOURCEFILE']._serialized_start=200
+  _globals['_SOURCEFILE']._serialized_end=264
+  _globals['_DOCUMENT']._serialized_start=266
+  _globals['_DOCUMENT']._serialized_end=390
+  _globals['_UPSERTREQUEST']._serialized_start=392
+  _globals['_UPSERTREQUEST']._serialized_end=497
+  _globals['_SKIPPEDROW']._serialized_start=499
+  _globals['_SKIPPEDROW']._serialized_end=554
+  _globals['_UPSERTRESPONSE']._serialized_start=556
+  _globals['_UPSERTRESPONSE']._serialized_end=678
+  _globals['_DELETEREQUEST']._serialized_start=680
+  _globals['_DELETEREQUEST']._serialized_end=744
+  _globals['_DELETERESPONSE']._serialized_start=746
+  _globals['_DELETERESPONSE']._serialized_end=779
+  _globals['_SEARCHREQUEST']._serialized_start=781
+  _globals['_SEARCHREQUEST']._serialized_end=877
+  _globals['_SEARCHHIT']._serialized_start=880
+  _globals['_SEARCHHIT']._serialized_end=1020
+  _globals['_SEARCHRESPONSE']._serialized_start=1022
+  _globals['_SEARCHRESPONSE']._serialized_end=1072
+  _globals['_STATSREQUEST']._serialized_start=1074
+  _globals['_STATSREQUEST']._serialized_end=1104
+  _globals['_STATSRESPONSE']._serialized_start=1106
+  _globals['_STATSRESPONSE']._serialized_end=1198
+  _globals['_KNOWLEDGE']._serialized_start=1315
+  _globals['_KNOWLEDGE']._serialized_end=1630
 # @@protoc_insertion_point(module_scope)

@@ -18,6 +18,26 @@ SEARCH_MODE_HYBRID: SearchMode
 SEARCH_MODE_DENSE: SearchMode
 SEARCH_MODE_SPARSE: SearchMode
 
+class ImageFile(_message.Message):
+    __slots__ = ("name", "content")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    content: bytes
+    def __init__(self, name: _Optional[str] = ..., content: _Optional[bytes] = ...) -> None: ...
+
+class UpsertImagesRequest(_message.Message):
+    __slots__ = ("tenant", "images", "manifest", "manifest_name")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_NAME_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    images: _containers.RepeatedCompositeFieldContainer[ImageFile]
+    manifest: bytes
+    manifest_name: str
+    def __init__(self, tenant: _Optional[str] = ..., images: _Optional[_Iterable[_Union[ImageFile, _Mapping]]] = ..., manifest: _Optional[bytes] = ..., manifest_name: _Optional[str] = ...) -> None: ...
+
 class SourceFile(_message.Message):
     __slots__ = ("name", "content", "title_field")
     NAME_FIELD_NUMBER: _ClassVar[int]

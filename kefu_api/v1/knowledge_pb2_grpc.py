@@ -54,6 +54,11 @@ class KnowledgeStub:
                 request_serializer=kefu__api_dot_v1_dot_knowledge__pb2.StatsRequest.SerializeToString,
                 response_deserializer=kefu__api_dot_v1_dot_knowledge__pb2.StatsResponse.FromString,
                 _registered_method=True)
+        self.UpsertImages = channel.unary_unary(
+                '/kefu.v1.Knowledge/UpsertImages',
+                request_serializer=kefu__api_dot_v1_dot_knowledge__pb2.UpsertImagesRequest.SerializeToString,
+                response_deserializer=kefu__api_dot_v1_dot_knowledge__pb2.UpsertResponse.FromString,
+                _registered_method=True)
 
 
 class KnowledgeServicer:
@@ -88,6 +93,15 @@ class KnowledgeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpsertImages(self, request, context):
+        """Replace the tenant's catalog photos with the photos sent: new and changed photos are
+        indexed, unchanged ones left alone, and photos not in the request are deleted, as
+        when `kefu ingest-images DIR` runs on a folder.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KnowledgeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +124,11 @@ def add_KnowledgeServicer_to_server(servicer, server):
                     servicer.Stats,
                     request_deserializer=kefu__api_dot_v1_dot_knowledge__pb2.StatsRequest.FromString,
                     response_serializer=kefu__api_dot_v1_dot_knowledge__pb2.StatsResponse.SerializeToString,
+            ),
+            'UpsertImages': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertImages,
+                    request_deserializer=kefu__api_dot_v1_dot_knowledge__pb2.UpsertImagesRequest.FromString,
+                    response_serializer=kefu__api_dot_v1_dot_knowledge__pb2.UpsertResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +239,33 @@ class Knowledge:
             '/kefu.v1.Knowledge/Stats',
             kefu__api_dot_v1_dot_knowledge__pb2.StatsRequest.SerializeToString,
             kefu__api_dot_v1_dot_knowledge__pb2.StatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kefu.v1.Knowledge/UpsertImages',
+            kefu__api_dot_v1_dot_knowledge__pb2.UpsertImagesRequest.SerializeToString,
+            kefu__api_dot_v1_dot_knowledge__pb2.UpsertResponse.FromString,
             options,
             channel_credentials,
             insecure,
