@@ -176,3 +176,32 @@ def test_ask_audio_unreadable_file(tmp_path) -> None:
                   data_dir=tmp_path)  # fmt: skip
     assert result.returncode == 2
     assert "missing.wav" in result.stderr
+
+
+def test_ask_with_image_and_ingest_images(tmp_path) -> None:
+    from tests.server.test_images import png_bytes
+    from tests.vision.conftest import find_cjk_font, render_lines
+    from tests.vision.renders import make_products, render_product
+
+    font = find_cjk_font()
+    if font is None:
+        pytest.skip("no Chinese font to render test labels: apt-get install -y fonts-wqy-zenhei")
+    kefu("ingest", str(SAMPLES), "--tenant", "shop", data_dir=tmp_path)
+    label = tmp_path / "label.png"
+    label.write_bytes(png_bytes(render_lines(font, ["云帆AB-899无线耳机", "型号：AB-899"])))
+    asked = kefu("ask", "多少钱", "--image", str(label), "--tenant", "shop", "--json",
+                 data_dir=tmp_path)  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert "AB-899" in answer["image_text"]
+    assert "¥899.00" in answer["answer"]
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    product = make_products(1)[0]
+    (photos / "云帆AB-899无线耳机_1.png").write_bytes(png_bytes(render_product(product)))
+    (photos / "broken.png").write_bytes(b"not a png")
+    ingested = kefu("ingest-images", str(photos), "--tenant", "shop", data_dir=tmp_path)
+    assert ingested.returncode == 0, ingested.stderr
+    assert "1 photos added" in ingested.stdout
+    assert "skipped broken.png" in ingested.stdout
