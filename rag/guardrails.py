@@ -637,21 +637,30 @@ _ALLOW_LIST_FIELD = {
 }
 
 
-def record_contacts(field_values: Iterable[Any]) -> AllowedContacts:
+def record_contacts(fields: Iterable[tuple[str, Any]]) -> AllowedContacts:
     """Collect the contacts in structured record fields as an allow-list.
 
     A record's fields are the tenant's own directory data (a store's 电话, a venue's 网址),
-    published to be given out, unlike contacts inside free text, which may be planted.
+    published to be given out, unlike contacts inside free text, which may be planted. A
+    bare number such as 82077741 counts as a phone number when its field is named like one.
+
+    Args:
+        fields: (field name, value) pairs; values are strings or lists of them.
     """
     found: dict[str, list[str]] = {name: [] for name in set(_ALLOW_LIST_FIELD.values())}
     found["domains"] = []
-    for value in _flatten(field_values):
-        for match in find_contacts(value):
-            if match.kind == "url":
-                found["domains"].append(match.value)
-            elif match.kind in _ALLOW_LIST_FIELD:
-                found[_ALLOW_LIST_FIELD[match.kind]].append(match.value)
+    for name, value in fields:
+        keyword = "电话：" if _PHONE_FIELD.search(str(name)) else ""
+        for text in _flatten([value]):
+            for match in find_contacts(keyword + text):
+                if match.kind == "url":
+                    found["domains"].append(match.value)
+                elif match.kind in _ALLOW_LIST_FIELD:
+                    found[_ALLOW_LIST_FIELD[match.kind]].append(match.value)
     return AllowedContacts(**{name: tuple(values) for name, values in found.items()})
+
+
+_PHONE_FIELD = re.compile(r"电话|手机|热线|联系|phone|tel|mobile", re.IGNORECASE)
 
 
 def _flatten(values: Iterable[Any]) -> Iterable[str]:

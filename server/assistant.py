@@ -265,7 +265,7 @@ class Assistant:
         """Stream `prefix` and the engine's answer through the compliance guard, sentence by
         sentence; the prefix says what a photo showed."""
         records = [h for h in request.retrieval.hits if h.kind == "record"]
-        published = record_contacts(v for h in records for v in h.fields.values())
+        published = record_contacts(item for h in records for item in h.fields.items())
         guard = StreamingGuard(
             self.rules.for_tenant(turn.question.tenant), request.locale, also_allowed=published
         )

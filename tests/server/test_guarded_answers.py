@@ -97,3 +97,15 @@ def test_log_lines_masked() -> None:
     assert "13800138000" not in line
     assert "138****8000" in line
     assert "[session=-]" in line
+
+
+def test_record_phone_fields_allowed() -> None:
+    from rag.guardrails import ComplianceRules, StreamingGuard, record_contacts
+
+    published = record_contacts([("电话", "82077741"), ("电话", "51690329,51690328")])
+    guard = StreamingGuard(ComplianceRules(), also_allowed=published)
+    text = "丰茂烤串的电话是82077741。大董的电话是51690329,51690328。加微信abc12345。"
+    released = "".join(guard.feed(text) + guard.finish())
+    assert "82077741" in released
+    assert "51690329,51690328" in released
+    assert "abc12345" not in released
