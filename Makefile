@@ -9,10 +9,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-# espeak-ng speaks the answers (its espeak-ng-data package has the cmn-latn-pinyin voice).
+# espeak-ng speaks the answers (its espeak-ng-data package has the cmn-latn-pinyin voice);
+# the tests also render Chinese labels, which needs a CJK font.
 APT_PACKAGES := espeak-ng
+TEST_APT_PACKAGES := $(APT_PACKAGES) fonts-wqy-zenhei
 
-.PHONY: demo test install install-dev apt-deps proto lint clean
+.PHONY: demo test install install-dev apt-deps test-apt-deps apt-install proto lint clean
 
 demo: install
 	$(BIN)/kefu demo
@@ -26,16 +28,22 @@ $(VENV)/bin/python:
 
 install: apt-deps $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml $(VENV)/bin/python
-	$(BIN)/pip install --quiet -e '.[voice]'
+	$(BIN)/pip install --quiet -e '.[voice,vision]'
 	touch $@
 
-install-dev: apt-deps $(VENV)/.installed-dev
+install-dev: test-apt-deps $(VENV)/.installed-dev
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/bin/python
-	$(BIN)/pip install --quiet -e '.[voice,llm,dev]'
+	$(BIN)/pip install --quiet -e '.[voice,vision,llm,dev]'
 	touch $@ $(VENV)/.installed
 
 apt-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
+
+test-apt-deps:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_APT_PACKAGES)"
+
+apt-install:
+	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing $$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
