@@ -39,7 +39,7 @@ from server.dialogue import (
     SessionMemory,
     load_intent_examples,
 )
-from server.images import VisionEngines, build_vision_engines
+from server.images import VisionEngines, build_vision_engines, build_vlm
 from server.services import Admission, AssistantService, KnowledgeService, SpeechService
 from server.telemetry import create_tracer_provider
 from server.tenants import TenantConfigs
@@ -161,6 +161,12 @@ def build_components(
             max_image_pixels=settings.max_image_pixels,
             match_threshold=settings.image_match_threshold,
             ocr=shared_ocr_engine(settings.ocr_engine),
+        )
+        vision.vlm = build_vlm(
+            settings.vlm_engine,
+            settings.vlm_triton_url,
+            settings.vlm_triton_model,
+            settings.vlm_model_dir,
         )
     except Exception:
         knowledge.store.close()

@@ -31,7 +31,7 @@ from server.dialogue import (
     is_anaphoric,
 )
 from server.errors import InvalidArgumentError
-from server.images import ImageReading, VisionEngines, image_prefix
+from server.images import ImageReading, PhotoAnswerEngine, VisionEngines, image_prefix
 from server.pii import mask_pii
 from server.telemetry import ATTR_SESSION, ATTR_TENANT, ATTR_TURN
 from server.tenants import TenantConfigs
@@ -215,6 +215,8 @@ class Assistant:
             fallback = phrase("handoff_repeated", question.locale)
         tenant = self.tenants.for_tenant(question.tenant)
         engine = self.engines.get(tenant.answer_engine, self.engine)
+        if reading is not None and self.vision is not None and self.vision.vlm is not None:
+            engine = PhotoAnswerEngine(self.vision.vlm, reading.image)
         request = AnswerRequest(
             text,
             retrieval,

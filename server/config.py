@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     image_match_threshold: float | None = Field(
         None, ge=-1, le=1, description="cosine at which a catalog match is trusted"
     )
+    vlm_engine: str = Field(
+        "none", description="answers photo turns: none, triton or transformers (Qwen-VL)"
+    )
+    vlm_triton_url: str = Field("", description="Triton gRPC host:port of the Qwen-VL model")
+    vlm_triton_model: str = Field("", description="Qwen-VL model name on Triton")
+    vlm_model_dir: Path | None = Field(None, description="local Qwen-VL folder (transformers)")
     max_image_bytes: int = Field(10 * MIB, ge=1024, description="largest photo accepted, bytes")
     max_image_pixels: int = Field(
         40_000_000, ge=1, description="largest photo accepted, width × height in pixels"

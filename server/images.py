@@ -44,6 +44,8 @@ class ImageReading:
     slots: Slots
     matches: tuple[ProductMatch, ...] = ()
     format: str = ""
+    # The decoded RGB photo, for a VLM engine.
+    image: object = field(default=None, repr=False, compare=False)
 
     @property
     def product(self) -> ProductMatch | None:
@@ -88,6 +90,8 @@ class VisionEngines:
     limits: ImageLimits
     ocr: OcrEngine | None = None
     matcher: ProductMatcher | None = None
+    # Answers photo turns when set; otherwise the text answer engine answers them.
+    vlm: object | None = None
     catalog_close: list = field(default_factory=list)
 
     def read(self, tenant: str, data: bytes, field_name: str = "image") -> ImageReading:
@@ -108,7 +112,7 @@ class VisionEngines:
         matches: tuple = ()
         if self.matcher is not None and self.matcher.catalog.count(tenant):
             matches = tuple(self.matcher.match(tenant, decoded.image))
-        return ImageReading(text, extract_slots(text), matches, decoded.format)
+        return ImageReading(text, extract_slots(text), matches, decoded.format, decoded.image)
 
     def close(self) -> None:
         for close in self.catalog_close:
@@ -170,4 +174,65 @@ def _build_matcher(data_dir, qdrant_url, qdrant_api_key, limits, threshold) -> P
     catalog = ImageCatalog(store, embedder, limits=limits)
     return ProductMatcher(
         catalog, embedder, threshold if threshold is not None else DEFAULT_THRESHOLD
+    )
+
+
+class PhotoAnswerEngine:
+    """Adapts a VLM engine to the answer-engine interface for one photo turn.
+
+    The VLM sees the photo, the question and the retrieved passages; the citations are
+    the passages it was given.
+    """
+
+    name = "vlm"
+
+    def __init__(self, vlm, image, context_passages: int = 3) -> None:
+        self.vlm = vlm
+        self.image = image
+        self.context_passages = context_passages
+
+    def stream(self, request):
+        from dataclasses import replace
+
+        from rag.answer import FinalAnswer, citation_of
+        from vision.vlm import VlmRequest
+
+        hits = request.retrieval.hits[: self.context_passages]
+        vlm_request = VlmRequest(
+            question=request.question,
+            image=self.image,
+            context_passages=tuple(h.text for h in hits),
+            locale=request.locale,
+            cancel=request.cancel,
+        )
+        for event in self.vlm.stream(vlm_request):
+            if isinstance(event, FinalAnswer):
+                yield replace(event, citations=tuple(citation_of(h) for h in hits))
+            else:
+                yield event
+
+
+def build_vlm(engine: str, triton_url: str, triton_model: str, model_dir: Path | None):
+    """Create the configured VLM engine, or None for `none`.
+
+    Raises:
+        ConfigError: an unknown engine or missing settings, package or folder.
+        UnavailableError: the Triton server cannot be reached.
+    """
+    if engine == "none":
+        return None
+    if engine == "triton":
+        if not triton_url or not triton_model:
+            raise ConfigError("vlm_engine='triton' needs vlm_triton_url and vlm_triton_model")
+        from vision.vlm import TritonVlmEngine
+
+        return TritonVlmEngine(triton_url, triton_model)
+    if engine == "transformers":
+        if model_dir is None:
+            raise ConfigError("vlm_engine='transformers' needs vlm_model_dir, a Qwen-VL folder")
+        from vision.vlm import TransformersVlmEngine
+
+        return TransformersVlmEngine(model_dir)
+    raise ConfigError(
+        f"invalid vlm_engine={engine!r}: accepted values are none, triton, transformers"
     )

@@ -206,3 +206,33 @@ def test_request_rejects_bad_locale() -> None:
 def test_transformers_vlm_missing_folder(tmp_path) -> None:
     with pytest.raises(ConfigError, match="modelscope download"):
         TransformersVlmEngine(tmp_path / "Qwen2-VL-2B-Instruct")
+
+
+def test_server_answers_photo_with_vlm(vlm_server, tmp_path, tracer_provider) -> None:
+    """With vlm_engine set, a photo turn is answered by the VLM with the retrieved context."""
+    from server.app import build_components
+    from server.assistant import Question
+    from tests.conftest import SAMPLES, make_settings
+
+    settings = make_settings(
+        tmp_path / "data",
+        vlm_engine="triton",
+        vlm_triton_url=vlm_server.url,
+        vlm_triton_model=MODEL,
+        image_match="none",
+    )
+    components = build_components(settings, tracer_provider)
+    try:
+        components.knowledge.ingest_file("shop", SAMPLES / "faq.csv")
+        buffer = io.BytesIO()
+        photo((320, 240)).save(buffer, "PNG")
+        result = components.assistant.ask(
+            Question("shop", "运费怎么算", "", image=buffer.getvalue())
+        )
+    finally:
+        components.close()
+    assert result.final.engine == "triton-vlm"
+    assert "image 320x240" in result.final.text
+    assert result.final.citations[0].doc_id == "FAQ-005"
+    sent = last_request(vlm_server)
+    assert "满99元包邮" in json.dumps(sent, ensure_ascii=False)
