@@ -176,3 +176,20 @@ def test_chunked_image_in_converse(stub, font) -> None:
     answers = [e.answer for e in events if e.WhichOneof("event") == "answer"]
     assert len(answers) == 1
     assert "¥1,299.00" in answers[0].text
+
+
+def test_fifty_megabyte_upload(stub) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        ask(stub, "这是什么", b"\xff\xd8" + bytes(50 * 1024 * 1024))
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "99元包邮" in ask(stub, "运费怎么算").text
+
+
+def test_image_before_config(stub) -> None:
+    first = assistant_pb2.ConverseRequest(
+        image=assistant_pb2.ImageChunk(data=b"\x89PNG", last=True)
+    )
+    with pytest.raises(grpc.RpcError) as info:
+        list(stub.Converse(iter([first]), timeout=10))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "config" in info.value.details()
