@@ -123,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ocr": summarize(samples),
         "worst": worst_samples(samples, 5),
     }
+    if args.turns:
+        print(f"answering {args.turns} photo turns through the assistant")
+        results["image_turns"] = measure_turns(labels[: args.turns])
     results["targets"] = check_targets(results["ocr"])
     results["runtime_s"] = round(time.perf_counter() - started, 1)
 
@@ -157,10 +160,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=REPO / "bench" / "results" / f"vision-{today}.json",
         help="results JSON file (default: bench/results/vision-<date>.json)",
     )
+    parser.add_argument(
+        "--turns",
+        type=int,
+        default=40,
+        help="labels also answered as whole photo turns through the assistant (default: 40)",
+    )
     args = parser.parse_args(argv)
 
     if args.quick:
         args.count = 20
+        args.turns = min(args.turns, 10)
     if args.count < len(DISTORTIONS):
         parser.error(f"invalid --count {args.count}: use at least {len(DISTORTIONS)}")
     return args
@@ -400,6 +410,58 @@ def _read_text(path: str) -> str:
         return ""
 
 
+# whole photo turns
+
+TURN_STAGES = ("image_intake", "ocr", "image_match", "dialogue", "retrieval", "answer")
+
+
+def measure_turns(labels: list[Label]) -> dict[str, Any]:
+    """Answer each label as a photo turn ("多少钱？" plus the photo) with the real pipeline.
+
+    The knowledge base holds one product record per label (title, 型号, 价格), so a turn
+    is right when its first citation is the label's product. Stage times come from the
+    turn's own latency breakdown; `turn` is the wall time of the whole `Assistant.ask`.
+    """
+    import tempfile
+
+    from server.app import build_components
+    from server.assistant import Question
+    from server.config import Settings
+
+    with tempfile.TemporaryDirectory(prefix="kefu-bench-vision-") as folder:
+        settings = Settings(data_dir=Path(folder) / "data", port=0)
+        components = build_components(settings)
+        try:
+            records = Path(folder) / "labels.json"
+            records.write_text(json.dumps([_record(label) for label in labels], ensure_ascii=False))
+            components.knowledge.ingest_file("bench", records)
+            stages: dict[str, list[float]] = {name: [] for name in (*TURN_STAGES, "turn")}
+            right = 0
+            for label in labels:
+                started = time.perf_counter()
+                result = components.assistant.ask(
+                    Question("bench", "多少钱？", "", image=label.jpeg)
+                )
+                stages["turn"].append((time.perf_counter() - started) * 1000)
+                for name in TURN_STAGES:
+                    stages[name].append(result.latency_ms.get(name, 0.0))
+                citations = result.final.citations
+                right += bool(citations) and citations[0].doc_id == label.lines[0]
+        finally:
+            components.close()
+    return {
+        "turns": len(labels),
+        "product_found_by_ocr_top1": round(right / len(labels), 4),
+        "latency_ms": {name: _percentiles(values) for name, values in stages.items()},
+    }
+
+
+def _record(label: Label) -> dict[str, str]:
+    sku = label.lines[1].split("型号：", 1)[1].split()[0]
+    price = label.lines[1].rsplit("¥", 1)[1]
+    return {"名称": label.lines[0], "型号": sku, "价格": f"¥{price}"}
+
+
 def print_summary(results: dict[str, Any]) -> None:
     print(
         f"{'distortion':<10} {'labels':>6} {'accuracy':>9} {'exact':>6} {'ocr p50':>8} {'p99':>8}"
@@ -413,6 +475,11 @@ def print_summary(results: dict[str, Any]) -> None:
         )
     overall = results["ocr"]["overall"]
     print(f"intake p50 {overall['intake_ms']['p50']} ms, p99 {overall['intake_ms']['p99']} ms")
+    turns = results.get("image_turns")
+    if turns:
+        print(f"photo turns: {turns['turns']}, product top-1 {turns['product_found_by_ocr_top1']}")
+        for name, figures in turns["latency_ms"].items():
+            print(f"  {name:<13} p50 {figures['p50']:>8.1f} ms  p99 {figures['p99']:>8.1f} ms")
 
 
 if __name__ == "__main__":

@@ -163,6 +163,7 @@ class Assistant:
         if question.image is not None:
             with self._stage("vision", turn):
                 reading = self._read_image(question)
+            turn.latency_ms.update(reading.latency_ms)
             if reading.product is not None:
                 state.set_focus([reading.product.title])
             text = " ".join(p for p in (text, reading.query_text()) if p)

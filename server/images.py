@@ -9,6 +9,7 @@ says what was read so the caller can correct it.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,6 +47,8 @@ class ImageReading:
     format: str = ""
     # The decoded RGB photo, for a VLM engine.
     image: object = field(default=None, repr=False, compare=False)
+    # Milliseconds spent in intake, OCR and matching.
+    latency_ms: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def product(self) -> ProductMatch | None:
@@ -107,16 +110,31 @@ class VisionEngines:
             )
         from vision.intake import load_image
 
+        latency: dict[str, float] = {}
+        started = time.perf_counter()
         decoded = load_image(data, self.limits, field_name)
+        latency["image_intake"] = _ms_since(started)
+
+        started = time.perf_counter()
         text = self.ocr.read(decoded.image).text if self.ocr is not None else ""
+        latency["ocr"] = _ms_since(started)
+
+        started = time.perf_counter()
         matches: tuple = ()
         if self.matcher is not None and self.matcher.catalog.count(tenant):
             matches = tuple(self.matcher.match(tenant, decoded.image))
-        return ImageReading(text, extract_slots(text), matches, decoded.format, decoded.image)
+        latency["image_match"] = _ms_since(started)
+        return ImageReading(
+            text, extract_slots(text), matches, decoded.format, decoded.image, latency
+        )
 
     def close(self) -> None:
         for close in self.catalog_close:
             close()
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
 
 
 def build_vision_engines(
