@@ -263,12 +263,16 @@ def test_converse_audio_without_input_format(assistant) -> None:
     assert any(e.WhichOneof("event") == "answer" for e in events)
 
 
-def test_converse_image_unimplemented(assistant) -> None:
+def test_converse_corrupt_image_keeps_stream(assistant) -> None:
     client = ConverseClient(assistant, assistant_pb2.SessionConfig(tenant="shop"))
     client.send(image=assistant_pb2.ImageChunk(data=b"\x89PNG", last=True))
+    client.send(text=assistant_pb2.TextInput(text="运费怎么算"))
     client.close()
-    errors = [e.error for e in client.responses if e.WhichOneof("event") == "error"]
-    assert errors[0].code == "UNIMPLEMENTED"
+    events = list(client.responses)
+    errors = [e.error for e in events if e.WhichOneof("event") == "error"]
+    assert errors[0].code == "INVALID_ARGUMENT"
+    assert errors[0].field == "image"
+    assert any(e.WhichOneof("event") == "answer" for e in events)
 
 
 def test_converse_first_request_must_be_config(assistant) -> None:
