@@ -127,6 +127,9 @@ class TwinTenantStore:
     tenant scans a collection twice the tenant's size and must drop exactly half of it.
     Writes are buffered up to WRITE_BATCH points and land on `flush()`, which
     KnowledgeBase calls at the end of every ingestion.
+
+    `written` gets the (source, doc_id) of each of the tenant's points in write order; the
+    caller takes entries off the front.
     """
 
     def __init__(self, store: VectorStore, tenant: str, twin: str) -> None:
@@ -134,6 +137,7 @@ class TwinTenantStore:
         self._tenant = tenant
         self._twin = twin
         self._pending: list[StoredPoint] = []
+        self.written: list[tuple[str, str]] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -144,6 +148,7 @@ class TwinTenantStore:
                 raise ValueError(f"TwinTenantStore writes tenant {self._tenant!r} only")
             self._pending.append(point)
             self._pending.append(self._twin_of(point))
+            self.written.append((point.payload["source"], point.payload["doc_id"]))
         if len(self._pending) >= WRITE_BATCH:
             self._write()
 

@@ -19,8 +19,13 @@ GROUPS = {
 SHOWN_PERCENTILES = ("p5", "p25", "p50", "p75", "p95")
 
 
-def render(results: dict[str, Any]) -> str:
-    """Return the Markdown tables for one results file."""
+def render(results: dict[str, Any], runs: list[tuple[str, dict[str, Any]]] | None = None) -> str:
+    """Return the Markdown tables of one results file.
+
+    Args:
+        runs: (label, results) of every file whose latency rows to show; by default
+            `results` alone.
+    """
     sections = [
         _quality_table(results),
         _baseline_table(results),
@@ -28,7 +33,7 @@ def render(results: dict[str, Any]) -> str:
         _slot_table(results),
         _distribution_tables(results),
         _calibration_table(results),
-        _latency_table(results),
+        latency_tables(runs or [("this run", results)]),
         _target_table(results),
     ]
     return "\n\n".join(section for section in sections if section) + "\n"
@@ -163,31 +168,75 @@ def _calibration_table(results: dict[str, Any]) -> str:
     return _table(header, rows)
 
 
-def _latency_table(results: dict[str, Any]) -> str:
-    latency = results.get("latency")
-    if not latency:
+def latency_tables(runs: list[tuple[str, dict[str, Any]]]) -> str:
+    """Return the store and baseline latency tables of one or more results files.
+
+    Args:
+        runs: (label, results) per file, in the order the rows should appear.
+    """
+    store_rows, baseline_rows = [], []
+    for label, results in runs:
+        latency = results.get("latency")
+        if not latency:
+            continue
+        index = _index_mode(results["settings"])
+        for size, point in latency["sizes"].items():
+            store_rows.append([label, index, *_store_cells(size, point)])
+            baseline_rows.append([label, f"{int(size):,}", *_baseline_cells(point)])
+    if not store_rows:
         return ""
-    rows = []
-    for size, point in latency["sizes"].items():
-        store = point["store_hybrid_ms"]
-        search = point["search_with_embedding_ms"]
-        baselines = point["baselines"]
-        cells = [f"{int(size):,}", f"{point['collection_points']:,}"]
-        cells += [f"{store['p50']:.2f}", f"{store['p99']:.2f}"]
-        cells += [f"{search['p50']:.1f}", f"{search['p99']:.1f}"]
-        for figures in baselines.values():
-            cells += [f"{figures['query_ms']['p50']:.1f}", f"{figures['query_ms']['p99']:.1f}"]
-        fastest = min(f["query_ms"]["p50"] for f in baselines.values())
-        cells.append(f"{fastest / store['p50']:.2f}×")
-        cells.append(f"{point['padded_hybrid_hit_at_1']:.3f}")
-        rows.append(cells)
-    names = list(next(iter(latency["sizes"].values()))["baselines"])
-    header = ["tenant passages", "collection points", "store p50", "store p99"]
-    header += ["search + embedding p50", "p99"]
+
+    store_header = ["run", "dense index", "tenant passages", "collection points"]
+    store_header += ["store p50", "store p99", "dense p50", "sparse p50", "count p50"]
+    store_header += ["search + embedding p50", "p99", "hybrid hit@1 on the padded tenant"]
+    first = next(r for _, r in runs if r.get("latency"))
+    names = list(next(iter(first["latency"]["sizes"].values()))["baselines"])
+    baseline_header = ["run", "tenant passages"]
     for name in names:
-        header += [f"{name} p50", "p99"]
-    header += ["faster baseline p50 / store p50", "hybrid hit@1 on the padded tenant"]
-    return f"Latency in ms, embedder {latency['embedder']}:\n\n" + _table(header, rows)
+        baseline_header += [f"{name} p50", "p99"]
+    baseline_header += ["faster baseline p50 / store p50"]
+    return (
+        "kefu, in ms:\n\n"
+        + _table(store_header, store_rows)
+        + "\n\nBaselines, in ms:\n\n"
+        + _table(baseline_header, baseline_rows)
+    )
+
+
+def _index_mode(settings: dict[str, Any]) -> str:
+    if settings.get("hnsw"):
+        return "HNSW, built after padding"
+    if settings.get("optimize"):
+        return "exact, segments optimized"
+    return "exact"
+
+
+def _store_cells(size: str, point: dict[str, Any]) -> list[str]:
+    store = point["store_hybrid_ms"]
+    search = point["search_with_embedding_ms"]
+    count = point.get("store_count_ms")
+    return [
+        f"{int(size):,}",
+        f"{point['collection_points']:,}",
+        f"{store['p50']:.2f}",
+        f"{store['p99']:.2f}",
+        f"{point['store_dense_ms']['p50']:.2f}",
+        f"{point['store_sparse_ms']['p50']:.2f}",
+        f"{count['p50']:.2f}" if count else "not timed",
+        f"{search['p50']:.1f}",
+        f"{search['p99']:.1f}",
+        f"{point['padded_hybrid_hit_at_1']:.3f}",
+    ]
+
+
+def _baseline_cells(point: dict[str, Any]) -> list[str]:
+    baselines = point["baselines"]
+    cells = []
+    for figures in baselines.values():
+        cells += [f"{figures['query_ms']['p50']:.1f}", f"{figures['query_ms']['p99']:.1f}"]
+    fastest = min(f["query_ms"]["p50"] for f in baselines.values())
+    cells.append(f"{fastest / point['store_hybrid_ms']['p50']:.2f}×")
+    return cells
 
 
 def _target_table(results: dict[str, Any]) -> str:
@@ -199,12 +248,15 @@ def _target_table(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m bench.retrieval_report RESULTS.json", file=sys.stderr)
+    """Print the tables of the first results file, with the latency rows of every file."""
+    paths = [Path(arg) for arg in (sys.argv[1:] if argv is None else argv)]
+    if not paths:
+        print(
+            "usage: python -m bench.retrieval_report RESULTS.json [MORE.json ...]", file=sys.stderr
+        )
         return 2
-    results = json.loads(Path(args[0]).read_text(encoding="utf-8"))
-    print(render(results), end="")
+    runs = [(path.name, json.loads(path.read_text(encoding="utf-8"))) for path in paths]
+    print(render(runs[0][1], runs), end="")
     return 0
 
 
