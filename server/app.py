@@ -7,7 +7,8 @@ import functools
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
@@ -23,7 +24,6 @@ from kefu_api.v1 import (
     speech_pb2,
     speech_pb2_grpc,
 )
-from rag.answer import CALIBRATIONS, ExtractiveEngine
 from rag.embed import Embedder, create_embedder
 from rag.engines import AnswerEngineConfig, create_answer_engine
 from rag.guardrails import TenantRules
@@ -39,7 +39,7 @@ from server.dialogue import (
     SessionMemory,
     load_intent_examples,
 )
-from server.images import VisionEngines, build_vision_engines, build_vlm
+from server.images import VisionEngines, build_vlm, vision_engines_from_settings
 from server.services import Admission, AssistantService, KnowledgeService, SpeechService
 from server.telemetry import create_tracer_provider
 from server.tenants import TenantConfigs
@@ -133,48 +133,28 @@ def build_components(
     settings: Settings, tracer_provider: TracerProvider | None = None
 ) -> Components:
     """Build every component from settings; bad settings fail here, at start-up."""
-    knowledge = build_knowledge(settings)
-    try:
+    # Whatever opened before a failure is closed again; on success the components own it.
+    with ExitStack() as cleanup:
+        knowledge = build_knowledge(settings)
+        cleanup.callback(knowledge.store.close)
         turn_log = TurnLog(settings.resolved_database_url)
-    except Exception:
-        knowledge.store.close()
-        raise
-    try:
+        cleanup.callback(turn_log.close)
         voice = shared_voice_engines(
             settings.asr_engine,
             settings.tts_engine,
             settings.resolved_model_dir,
             settings.funasr_model_dir,
         )
-    except Exception:
-        knowledge.store.close()
-        turn_log.close()
-        raise
-    try:
-        vision = build_vision_engines(
-            settings.ocr_engine,
-            settings.image_match,
-            data_dir=settings.data_dir,
-            qdrant_url=settings.qdrant_url,
-            qdrant_api_key=settings.qdrant_api_key,
-            max_image_bytes=settings.max_image_bytes,
-            max_image_pixels=settings.max_image_pixels,
-            match_threshold=settings.image_match_threshold,
-            ocr=shared_ocr_engine(settings.ocr_engine),
-        )
+        vision = vision_engines_from_settings(settings, ocr=shared_ocr_engine(settings.ocr_engine))
+        cleanup.callback(vision.close)
         vision.vlm = build_vlm(
             settings.vlm_engine,
             settings.vlm_triton_url,
             settings.vlm_triton_model,
             settings.vlm_model_dir,
         )
-    except Exception:
-        knowledge.store.close()
-        turn_log.close()
-        raise
-    provider = tracer_provider or create_tracer_provider(settings.otlp_endpoint)
-    engine = create_answer_engine(
-        AnswerEngineConfig(
+        provider = tracer_provider or create_tracer_provider(settings.otlp_endpoint)
+        engine_config = AnswerEngineConfig(
             name=settings.answer_engine,
             embedding_model=settings.embedding_model,
             confidence_threshold=settings.confidence_threshold,
@@ -184,50 +164,50 @@ def build_components(
             triton_url=settings.triton_url,
             triton_model=settings.triton_model,
             triton_backend=settings.triton_backend,
-        ),
-        tokenizer=knowledge.tokenizer,
-    )
-    engines = {"extractive": engine, settings.answer_engine: engine}
-    if settings.answer_engine != "extractive":
-        engines["extractive"] = ExtractiveEngine(
-            knowledge.tokenizer,
-            CALIBRATIONS[settings.embedding_model],
-            confidence_threshold=settings.confidence_threshold,
         )
-    dialogue = DialogueManager(
-        knowledge.entities,
-        IntentClassifier(
-            knowledge.embedder,
-            load_intent_examples(DEFAULT_INTENTS_FILE),
-            tenant_dir=settings.intent_examples_dir,
-        ),
-        SessionMemory(settings.max_sessions, settings.session_ttl_s),
-    )
-    assistant = Assistant(
-        knowledge,
-        engine,
-        dialogue,
-        turn_log,
-        provider.get_tracer("kefu"),
-        rules=TenantRules(settings.compliance_dir),
-        engines=engines,
-        tenants=TenantConfigs(settings.tenant_config_dir, tuple(engines)),
-        vision=vision,
-        top_k=settings.top_k,
-        max_question_chars=settings.max_question_chars,
-    )
-    executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="kefu-worker")
-    return Components(
-        settings,
-        knowledge,
-        assistant,
-        turn_log,
-        voice,
-        vision,
-        executor,
-        provider,
-        tracer_provider is None,
-    )
+        engine = create_answer_engine(engine_config, tokenizer=knowledge.tokenizer)
+        engines = {"extractive": engine, settings.answer_engine: engine}
+        if settings.answer_engine != "extractive":
+            engines["extractive"] = create_answer_engine(
+                replace(engine_config, name="extractive"), tokenizer=knowledge.tokenizer
+            )
+        dialogue = DialogueManager(
+            knowledge.entities,
+            IntentClassifier(
+                knowledge.embedder,
+                load_intent_examples(DEFAULT_INTENTS_FILE),
+                tenant_dir=settings.intent_examples_dir,
+            ),
+            SessionMemory(settings.max_sessions, settings.session_ttl_s),
+        )
+        assistant = Assistant(
+            knowledge,
+            engine,
+            dialogue,
+            turn_log,
+            provider.get_tracer("kefu"),
+            rules=TenantRules(settings.compliance_dir),
+            engines=engines,
+            tenants=TenantConfigs(settings.tenant_config_dir, tuple(engines)),
+            vision=vision,
+            top_k=settings.top_k,
+            max_question_chars=settings.max_question_chars,
+        )
+        executor = ThreadPoolExecutor(
+            max_workers=settings.workers, thread_name_prefix="kefu-worker"
+        )
+        cleanup.pop_all()
+        return Components(
+            settings,
+            knowledge,
+            assistant,
+            turn_log,
+            voice,
+            vision,
+            executor,
+            provider,
+            tracer_provider is None,
+        )
 
 
 class KefuServer:

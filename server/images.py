@@ -18,6 +18,7 @@ from server.dialogue import Slots, extract_slots
 from server.errors import ConfigError, InvalidArgumentError
 
 if TYPE_CHECKING:
+    from server.config import Settings
     from vision.intake import ImageLimits
     from vision.matching import ProductMatch, ProductMatcher
     from vision.ocr import OcrEngine
@@ -178,6 +179,23 @@ def build_vision_engines(
             f"invalid image_match={image_match!r}: accepted values are efficientnet, none"
         )
     return engines
+
+
+def vision_engines_from_settings(
+    settings: Settings, ocr_engine: str | None = None, ocr: OcrEngine | None = None
+) -> VisionEngines:
+    """Build the vision engines that `settings` name; `ocr_engine` overrides the setting."""
+    return build_vision_engines(
+        ocr_engine or settings.ocr_engine,
+        settings.image_match,
+        data_dir=settings.data_dir,
+        qdrant_url=settings.qdrant_url,
+        qdrant_api_key=settings.qdrant_api_key,
+        max_image_bytes=settings.max_image_bytes,
+        max_image_pixels=settings.max_image_pixels,
+        match_threshold=settings.image_match_threshold,
+        ocr=ocr,
+    )
 
 
 def _build_matcher(data_dir, qdrant_url, qdrant_api_key, limits, threshold) -> ProductMatcher:

@@ -82,18 +82,9 @@ def ingest_images(
         finally:
             client.close()
 
-    from server.images import build_vision_engines
+    from server.images import vision_engines_from_settings
 
-    vision = build_vision_engines(
-        "none",
-        settings.image_match,
-        data_dir=settings.data_dir,
-        qdrant_url=settings.qdrant_url,
-        qdrant_api_key=settings.qdrant_api_key,
-        max_image_bytes=settings.max_image_bytes,
-        max_image_pixels=settings.max_image_pixels,
-        match_threshold=settings.image_match_threshold,
-    )
+    vision = vision_engines_from_settings(settings, ocr_engine="none")
     try:
         if vision.matcher is None:
             raise InvalidArgumentError("image_match", "none", "image matching is disabled")
