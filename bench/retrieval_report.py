@@ -255,7 +255,10 @@ def main(argv: list[str] | None = None) -> int:
             "usage: python -m bench.retrieval_report RESULTS.json [MORE.json ...]", file=sys.stderr
         )
         return 2
-    runs = [(path.name, json.loads(path.read_text(encoding="utf-8"))) for path in paths]
+    runs = []
+    for path in paths:
+        results = json.loads(path.read_text(encoding="utf-8"))
+        runs.append((f"{path.name} at {results['commit'][:7]}", results))
     print(render(runs[0][1], runs), end="")
     return 0
 
