@@ -2,8 +2,9 @@
 
 The baselines need the same tokens and dense vectors that kefu indexes. Recomputing them
 would double the run time, so the tokenizer and the embedder keep what ingestion asked
-them for, in call order. A fresh ingestion builds one document vector and one passage
-vector per item, in item order, so the n-th entry belongs to the n-th item.
+them for, in call order. A fresh ingestion builds one sparse and one dense vector per
+point and writes the points in the same order, so the n-th entries of the tokenizer, the
+embedder and TwinTenantStore.written belong to the same point.
 """
 
 from __future__ import annotations
