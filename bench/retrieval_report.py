@@ -1,6 +1,8 @@
-"""Render a retrieval results file as the Markdown tables of docs/benchmarks.md.
+"""Render retrieval results files as the Markdown tables of docs/benchmarks.md.
 
-.venv/bin/python -m bench.retrieval_report bench/results/retrieval-<date>.json
+.venv/bin/python -m bench.retrieval_report bench/results/retrieval-<date>.json [MORE ...]
+
+The first file gives every table; the latency tables also get the rows of the others.
 """
 
 from __future__ import annotations
