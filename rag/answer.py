@@ -19,6 +19,8 @@ from rag.phrases import phrase
 from rag.tokenize import Tokenizer
 
 SNIPPET_CHARS = 300
+# A cue, and what a field adds over the fields already taken, is at least this many chars.
+MIN_CUE_CHARS = 2
 MAX_LIST_ITEMS = 10
 MAX_SUMMARY_FIELDS = 4
 
@@ -286,20 +288,37 @@ def _answer_from_record(hit: Hit, question: str, locale: str) -> tuple[str, list
 def match_fields(question: str, field_names: Sequence[str]) -> list[str]:
     """Return the record fields the question asks for, in record order.
 
-    Each field scores the length of the longest cue found in the question; the fields with
-    the best score win, so "电话和地址" returns both and "多少钱" returns the price field.
+    Each field covers the characters of the question that its cues match. Fields are taken
+    greedily, most characters first, while each adds at least two characters no taken field
+    covers. So "电话和地址" returns both fields, "推荐菜…周边有酒店吗" returns 推荐菜 and
+    周边酒店 but not 周边景点, and "多少钱" returns the price field.
     """
     text = question.lower()
-    scores = {}
-    for name in field_names:
-        best = max((len(cue) for cue in _cues_for(name) if cue in text), default=0)
-        if best >= 2:
-            scores[name] = best
-    if not scores:
-        return []
-    top = max(scores.values())
-    # Every field named outright counts too, so "电话和地址" returns both.
-    return [name for name in field_names if scores.get(name) == top or name.lower() in text]
+    coverage = {name: _covered(text, _cues_for(name)) for name in field_names}
+    ranked = sorted(
+        (name for name in field_names if len(coverage[name]) >= MIN_CUE_CHARS),
+        key=lambda name: -len(coverage[name]),
+    )
+    taken: set[str] = set()
+    covered: set[int] = set()
+    for name in ranked:
+        if len(coverage[name] - covered) >= MIN_CUE_CHARS:
+            taken.add(name)
+            covered |= coverage[name]
+    return [name for name in field_names if name in taken]
+
+
+def _covered(text: str, cues: set[str]) -> set[int]:
+    """Return the positions of `text` inside an occurrence of any cue of two or more chars."""
+    positions: set[int] = set()
+    for cue in cues:
+        if len(cue) < MIN_CUE_CHARS:
+            continue
+        start = text.find(cue)
+        while start != -1:
+            positions.update(range(start, start + len(cue)))
+            start = text.find(cue, start + 1)
+    return positions
 
 
 def _cues_for(field_name: str) -> set[str]:

@@ -27,6 +27,13 @@ def test_match_fields(question: str, expected: list[str]) -> None:
     assert match_fields(question, VENUE_FIELDS) == expected
 
 
+def test_match_fields_several_and_no_overlap() -> None:
+    restaurant = ["名称", "电话", "推荐菜", "周边景点", "周边餐馆", "周边酒店"]
+    hotel = ["名称", "酒店类型", "电话", "酒店设施", "价格", "周边酒店"]
+    assert match_fields("有什么推荐菜吗，周边有酒店吗？", restaurant) == ["推荐菜", "周边酒店"]
+    assert match_fields("这个酒店是什么类型的？", hotel) == ["酒店类型"]
+
+
 def test_match_fields_restaurant_hours() -> None:
     fields = ["名称", "地址", "电话", "营业时间", "推荐菜", "人均消费"]
     assert match_fields("几点开门？", fields) == ["营业时间"]
