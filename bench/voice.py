@@ -69,7 +69,7 @@ from server.voice import DEFAULT_SILENCE_MS, EndpointingOptions, speak
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 SAMPLES = REPO / "data" / "samples"
-# The joined Whisper base model (145 MB) is kept between runs; it is checked by SHA-256.
+# The Whisper base model (145 MB) is joined here on the first run and reused after that.
 MODEL_CACHE = Path(tempfile.gettempdir()) / "kefu-bench-models"
 TENANT = "shop"
 # (name, folder under ../shared/data, file); both are 16 kHz mono PCM16 WAV files.
@@ -97,12 +97,12 @@ END_SILENCE_MS = math.ceil(DEFAULT_SILENCE_MS / ENDPOINTER.frame_ms) * ENDPOINTE
 
 # Target: final transcript received to first answer audio received, p50 at one caller.
 TARGET_TRANSCRIPT_TO_AUDIO_MS = 200.0
-# A level keeps up with real time when two things hold. The end-of-speech event reaches
-# the caller within KEEP_UP_LAG_MS (p99) of sending the audio that proves the end. The
-# time from end of speech to the final transcript does not grow over the turns: its
-# least-squares slope over the turns of all callers is below KEEP_UP_GROWTH_MS per turn,
-# or is not above zero by two standard errors (with 6 to 8 turns a slope of tens of ms
-# per turn is within the noise).
+# A level keeps up with real time when two things hold. First, the end-of-speech event
+# reaches the caller within KEEP_UP_LAG_MS (p99) of sending the audio that proves the end.
+# Second, the time from end of speech to the final transcript does not grow over the
+# turns. Its least-squares slope over the turns of all callers must be below
+# KEEP_UP_GROWTH_MS per turn, or not above zero by two standard errors, because with 8
+# turns noise alone gives slopes of tens of ms per turn.
 KEEP_UP_LAG_MS = 100.0
 KEEP_UP_GROWTH_MS = 50.0
 
@@ -462,7 +462,7 @@ def _probe_outcome(probe: dict[str, Any]) -> dict[str, Any]:
 
 
 def warm_up(address: str) -> None:
-    """Answer one typed question with audio, so the first measured turn loads nothing."""
+    """Ask one typed question with audio output, so the first measured turn loads nothing."""
     config = _voice_config("bench-warm-up")
     requests = [
         assistant_pb2.ConverseRequest(config=config),
@@ -485,7 +485,7 @@ def _voice_config(session_id: str) -> assistant_pb2.SessionConfig:
 
 
 class DecodeLog:
-    """Records every Whisper decode the in-process server runs: start, end, kind.
+    """Log of every Whisper decode the in-process server runs: start, end and kind.
 
     It wraps `transcribe_segments` of the shared engine instance. With CTranslate2's
     `num_workers` = 1 a decode waits inside that call while another one runs, so a call's
@@ -563,9 +563,9 @@ class PlannedTurn:
 class Caller:
     """One Converse stream that speaks recordings in real time and listens to the answers.
 
-    Chunk i of the stream covers [i * CHUNK_MS, (i + 1) * CHUNK_MS) ms of its audio and is
+    Chunk i of the stream covers [i * CHUNK_MS, (i + 1) * CHUNK_MS) ms of its audio. It is
     sent no earlier than `origin + (i + 1) * CHUNK_MS`, the moment a live microphone would
-    have captured it; `send_times[i]` is when it was handed to gRPC.
+    have captured it, and `send_times[i]` is when it was handed to gRPC.
     """
 
     def __init__(self, stub: Any, session_id: str, recordings: list[Recording]) -> None:

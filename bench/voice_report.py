@@ -13,7 +13,7 @@ from typing import Any
 # (key in stages_ms, label, where the figure comes from)
 STAGE_ROWS = (
     ("last_voice_to_first_audio_ms", "last voiced frame sent → first audio received", "client"),
-    ("last_voice_to_speech_ended_ms", "endpointing wait: → speech-ended event", "client"),
+    ("last_voice_to_speech_ended_ms", "endpointing wait (→ speech-ended event)", "client"),
     ("asr_final", "final ASR after the end was detected", "asr_final"),
     ("queue", "queue", "queue"),
     ("dialogue", "dialogue", "dialogue"),
@@ -31,6 +31,7 @@ def render(results: dict[str, Any]) -> str:
         _asr_table(results),
         _latency_table(results),
         _stage_table(results),
+        _keep_up_table(results),
         _by_turn_table(results),
         _limit_table(results),
         _tts_table(results),
@@ -79,11 +80,31 @@ def _latency_table(results: dict[str, Any]) -> str:
                 f"{_ms(stages['last_voice_to_final_transcript_ms'], 'p99')}",
                 f"{_ms(stages['transcript_to_first_audio_ms'])} / "
                 f"{_ms(stages['transcript_to_first_audio_ms'], 'p99')}",
-                _ms(stages["endpoint_lag_ms"], "p99"),
+            ]
+        )
+    header = [
+        "callers",
+        "turns answered",
+        "last voice → first audio p50 / p99 ms",
+        "last voice → final transcript p50 / p99 ms",
+        "final transcript → first audio p50 / p99 ms",
+    ]
+    return _table(header, rows)
+
+
+def _keep_up_table(results: dict[str, Any]) -> str:
+    rows = []
+    for count, level in results["levels"].items():
+        decoder = level["decoder"]
+        rows.append(
+            [
+                count,
+                _ms(level["stages_ms"]["endpoint_lag_ms"], "p99"),
                 _growth(level),
                 {True: "yes", False: "no", None: "–"}[level["keeps_up"]],
-                level["decoder"]["decodes_per_turn"],
-                f"{level['decoder']['decoder_busy_share']:.0%}",
+                decoder["decodes_per_turn"],
+                f"{_ms(decoder['decode_call_ms'])} / {_ms(decoder['decode_call_ms'], 'p99')}",
+                f"{decoder['decoder_busy_share']:.0%}",
                 level["max_send_lateness_ms"],
                 level["cpu_use"]["own_cores"],
                 level["cpu_use"]["other_cores"],
@@ -91,18 +112,15 @@ def _latency_table(results: dict[str, Any]) -> str:
         )
     header = [
         "callers",
-        "answered",
-        "last voice → first audio p50 / p99",
-        "last voice → final transcript p50 / p99",
-        "final transcript → first audio p50 / p99",
-        "endpoint lag p99",
+        "endpoint lag p99 ms",
         "growth ms/turn ± SE",
         "keeps up",
         "decodes per turn",
+        "decode call p50 / p99 ms",
         "decoder busy",
         "max send lateness ms",
-        "bench process, cores busy",
-        "other processes, cores busy",
+        "cores busy, bench process",
+        "cores busy, other processes",
     ]
     return _table(header, rows)
 
