@@ -138,9 +138,10 @@ class AssistantService(assistant_pb2_grpc.AssistantServicer):
                 return
             try:
                 session = self._open_session(first)
-                voice = session.options.input_audio is not None or session.options.outputs.audio
-                if voice:
+                # Counted only once admitted: a rejected stream must not free a place.
+                if session.options.input_audio is not None or session.options.outputs.audio:
                     admission.check_voice()
+                    voice = True
             except KefuError as exc:
                 await _abort(context, exc)
             admission.voice_streams += voice

@@ -336,6 +336,10 @@ def test_voice_capacity(settings_factory, tracer_provider, recording) -> None:
             events = second.finish()
             assert isinstance(events[-1], grpc.RpcError)
             assert events[-1].code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            # A rejection must not free a place for the next voice stream.
+            third = VoiceClient(stub, voice_config()).finish()
+            assert isinstance(third[-1], grpc.RpcError)
+            assert third[-1].code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             text_only = VoiceClient(stub, assistant_pb2.SessionConfig(tenant="shop"))
             text_only.text("运费怎么算")
             assert of_kind(text_only.finish(), "answer")
