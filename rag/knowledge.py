@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -164,6 +165,7 @@ class KnowledgeBase:
         self.store.flush()
         self.entities.invalidate(tenant)
         self._known_tenants.discard(tenant)
+        index_s = self.build_index() if changed or deleted else 0.0
 
         added = sum(1 for pid in changed if pid not in existing)
         report = IngestReport(
@@ -171,6 +173,7 @@ class KnowledgeBase:
             updated=len(changed) - added,
             unchanged=len(payloads) - len(changed),
             deleted=deleted,
+            index_s=index_s,
         )
         logger.info(
             "tenant %s: %d added, %d updated, %d unchanged, %d deleted",
@@ -216,8 +219,24 @@ class KnowledgeBase:
         self.store.flush()
         self.entities.invalidate(tenant)
         self._known_tenants.discard(tenant)
+        if deleted:
+            self.build_index()
         logger.info("tenant %s: deleted %d passages", tenant, deleted)
         return deleted
+
+    def build_index(self) -> float:
+        """Let the store build its pending search indexes; return the seconds it took.
+
+        The embedded store indexes only here, blocking the whole process (see
+        EdgeStore.optimize); with nothing to build it returns at once. A Qdrant server
+        indexes in the background, so this returns 0 at once.
+        """
+        started = time.perf_counter()
+        changed = self.store.optimize()
+        took = time.perf_counter() - started if changed else 0.0
+        if changed:
+            logger.info("built the search index in %.1f s", took)
+        return took
 
     # retrieval
 
@@ -247,9 +266,10 @@ class KnowledgeBase:
         terms = tuple(self.tokenizer.tokens(text))
         dense = self.embedder.embed_queries([text])[0] if mode != "sparse" else None
         sparse = self.tokenizer.query_vector(text) if mode != "dense" else None
-        found = self.store.query(tenant, dense=dense, sparse=sparse, limit=top_k, mode=mode)
-        similarities = self._dense_similarities(tenant, dense, mode, found)
-        hits = [_hit(h.id, h.score, h.payload, similarities.get(h.id)) for h in found]
+        found = self.store.query(
+            tenant, dense=dense, sparse=sparse, limit=top_k, mode=mode, with_dense=dense is not None
+        )
+        hits = [_hit(h.id, h.score, h.payload, _cosine(dense, h.dense)) for h in found]
         return SearchResult(query=text, query_terms=terms, hits=hits)
 
     def _has_knowledge(self, tenant: str) -> bool:
@@ -261,25 +281,6 @@ class KnowledgeBase:
             return False
         self._known_tenants.add(tenant)
         return True
-
-    def _dense_similarities(
-        self, tenant: str, dense: np.ndarray | None, mode: QueryMode, found: list
-    ) -> dict[str, float]:
-        """Cosine similarity of the query to each hit, for answer confidence.
-
-        Hybrid scores are rank-based, so the dense neighbours are fetched once more; a hit
-        outside them gets the lowest similarity among them, an upper bound of its own.
-        """
-        if dense is None or not found:
-            return {}
-        if mode == "dense":
-            return {h.id: h.score for h in found}
-        neighbours = self.store.query(tenant, dense=dense, sparse=None, limit=50, mode="dense")
-        if not neighbours:
-            return {}
-        scores = {h.id: h.score for h in neighbours}
-        floor = min(scores.values())
-        return {h.id: scores.get(h.id, floor) for h in found}
 
     def stats(self, tenant: str) -> dict[str, int]:
         """Return passage counts per kind, `passages` and `sources` for a tenant."""
@@ -354,6 +355,16 @@ def _payload(tenant: str, item: SourceItem) -> dict[str, Any]:
 
 def _dense_text(payload: dict[str, Any]) -> str:
     return payload["text"][:DENSE_TEXT_CHARS]
+
+
+def _cosine(query: np.ndarray | None, passage: np.ndarray | None) -> float | None:
+    """Cosine similarity of the query to a hit, for answer confidence; None without vectors.
+
+    Both vectors are L2-normalized by the embedders, so the dot product is the cosine.
+    """
+    if query is None or passage is None:
+        return None
+    return float(np.dot(query, passage))
 
 
 def _hit(pid: str, score: float, payload: dict[str, Any], similarity: float | None) -> Hit:

@@ -23,6 +23,14 @@ SPARSE_VECTOR = "bm25"
 QueryMode = Literal["hybrid", "dense", "sparse"]
 QUERY_MODES: tuple[str, ...] = ("hybrid", "dense", "sparse")
 
+# hnsw: approximate search over one HNSW graph per tenant; exact: every vector is scored.
+VectorIndex = Literal["hnsw", "exact"]
+VECTOR_INDEXES: tuple[str, ...] = ("hnsw", "exact")
+# The points BM25 IDF statistics are counted over: the whole collection, or only the
+# querying tenant's points (at query time, which costs more).
+IdfScope = Literal["collection", "tenant"]
+IDF_SCOPES: tuple[str, ...] = ("collection", "tenant")
+
 
 class VectorStore(Protocol):
     """Operations kefu needs from a vector store."""
@@ -51,11 +59,12 @@ class VectorStore(Protocol):
         limit: int,
         mode: QueryMode = "hybrid",
         prefetch_limit: int = 50,
+        with_dense: bool = False,
     ) -> list[StoreHit]:
         """Return the tenant's best points, best first.
 
         In hybrid mode the score is the RRF score; in dense mode the cosine similarity;
-        in sparse mode the BM25 score.
+        in sparse mode the BM25 score. With `with_dense`, each hit carries its dense vector.
         """
 
     def retrieve(self, tenant: str, ids: Sequence[str]) -> list[StoreHit]:
@@ -72,6 +81,10 @@ class VectorStore(Protocol):
 
     def flush(self) -> None:
         """Persist pending writes to disk (no-op for a server)."""
+
+    def optimize(self) -> bool:
+        """Build pending indexes and merge segments, blocking until done; return whether
+        anything changed. A Qdrant server does this in the background, so it returns False."""
 
     def close(self) -> None:
         """Release files, locks and connections."""

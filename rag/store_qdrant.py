@@ -17,13 +17,15 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from rag.store import COLLECTION, DENSE_VECTOR, SPARSE_VECTOR, QueryMode
+from rag.store import COLLECTION, DENSE_VECTOR, SPARSE_VECTOR, IdfScope, QueryMode, VectorIndex
 from rag.store_common import (
+    HNSW_EF,
     INDEXED_FIELDS,
     PAGE_SIZE,
     TENANT_FIELD,
     canonical_ids,
     check_id_owners,
+    check_index_options,
     check_points,
     check_tenant,
     dimension_mismatch,
@@ -48,9 +50,11 @@ IN_MEMORY = ":memory:"
 class QdrantServerStore:
     """The VectorStore backend over a Qdrant server, with tenants separated by payload.
 
-    The collection, its vectors and its payload indexes are created on first use. Calls to a
-    server run concurrently. In-memory mode serializes every call, because qdrant-client's
-    local mode raises IndexError when a query runs while another thread writes.
+    The collection, its vectors and its payload indexes are created on first use, with the
+    same index layout as the embedded store: one HNSW graph per tenant over int8-quantized
+    dense vectors, which the server builds in the background. Calls to a server run
+    concurrently. In-memory mode serializes every call, because qdrant-client's local mode
+    raises IndexError when a query runs while another thread writes.
     """
 
     def __init__(
@@ -60,6 +64,8 @@ class QdrantServerStore:
         *,
         api_key: str | None = None,
         collection: str = COLLECTION,
+        vector_index: VectorIndex = "hnsw",
+        bm25_idf: IdfScope = "collection",
     ) -> None:
         """Connect to the server and create or check the collection.
 
@@ -69,17 +75,24 @@ class QdrantServerStore:
             dense_dim: dimension of the dense vectors, fixed by the embedding model.
             api_key: the server's API key, if it requires one.
             collection: collection name. Tests pass a name of their own.
+            vector_index: "hnsw", or "exact" to score every vector of the tenant in queries.
+                The collection's index layout is set when kefu creates it.
+            bm25_idf: "collection" or "tenant", the points BM25 IDF is counted over.
 
         Raises:
             ConfigError: `dense_dim` is below 1, the collection has another dense dimension
-                or lacks kefu's vectors, or the server rejects the API key.
+                or lacks kefu's vectors, the server rejects the API key, or `vector_index` or
+                `bm25_idf` is not one of its values.
             UnavailableError: the server cannot be reached.
         """
         if dense_dim < 1:
             raise ConfigError(f"invalid dense_dim={dense_dim}: it must be at least 1")
+        check_index_options(vector_index, bm25_idf)
         self.url = url
         self.dense_dim = dense_dim
         self.collection = collection
+        self.vector_index = vector_index
+        self.bm25_idf = bm25_idf
         self._in_memory = url == IN_MEMORY
         self._lock: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if self._in_memory else contextlib.nullcontext()
@@ -165,12 +178,14 @@ class QdrantServerStore:
         limit: int,
         mode: QueryMode = "hybrid",
         prefetch_limit: int = 50,
+        with_dense: bool = False,
     ) -> list[StoreHit]:
         """Return the tenant's best points, best first.
 
         Hybrid mode fuses a dense and a sparse prefetch of max(prefetch_limit, limit) points
         each with the server's RRF, and skips the prefetch whose vector is missing or empty.
-        BM25 IDF statistics are computed over the tenant's points only.
+        BM25 IDF statistics come from the corpus `bm25_idf` names. With `with_dense`, each
+        hit carries its stored dense vector.
 
         Raises:
             InvalidArgumentError: see `select_query_vectors`.
@@ -183,7 +198,8 @@ class QdrantServerStore:
             return []
 
         tenant_filter = _tenant_filter(tenant)
-        searches = _searches(dense, sparse, tenant_filter)
+        idf_corpus = tenant_filter if self.bm25_idf == "tenant" else None
+        searches = _searches(dense, sparse, idf_corpus, self._dense_params())
         if mode == "hybrid":
             width = max(prefetch_limit, limit)
             prefetch = [
@@ -202,9 +218,15 @@ class QdrantServerStore:
 
         with self._call():
             response = self._client.query_points(
-                self.collection, query_filter=tenant_filter, limit=limit, **request
+                self.collection,
+                query_filter=tenant_filter,
+                limit=limit,
+                with_vectors=[DENSE_VECTOR] if with_dense else False,
+                **request,
             )
-        return [_to_hit(p.id, p.score, p.payload) for p in response.points]
+        return [
+            _to_hit(p.id, p.score, p.payload, _dense_of(p, with_dense)) for p in response.points
+        ]
 
     def retrieve(self, tenant: str, ids: Sequence[str]) -> list[StoreHit]:
         """Return the tenant's points with these ids, with score 0. Unknown ids are left out."""
@@ -241,6 +263,10 @@ class QdrantServerStore:
     def flush(self) -> None:
         """Do nothing: the server persists each write before upsert() returns."""
 
+    def optimize(self) -> bool:
+        """Do nothing and return False: the server optimizes and indexes in the background."""
+        return False
+
     def close(self) -> None:
         """Close the client's connections."""
         with self._lock:
@@ -265,19 +291,28 @@ class QdrantServerStore:
             self._check_collection()
             return
 
+        quantization = qm.ScalarQuantization(
+            scalar=qm.ScalarQuantizationConfig(
+                type=qm.ScalarType.INT8, quantile=0.99, always_ram=True
+            )
+        )
         self._client.create_collection(
             self.collection,
             vectors_config={
                 DENSE_VECTOR: qm.VectorParams(size=self.dense_dim, distance=qm.Distance.COSINE)
             },
             sparse_vectors_config={SPARSE_VECTOR: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+            # One graph per tenant and none over the whole collection, as in the Edge store.
+            hnsw_config=qm.HnswConfigDiff(m=0, payload_m=16),
+            quantization_config=quantization,
         )
         # Local mode ignores payload indexes and warns on each one.
         if self._in_memory:
             return
         for name in INDEXED_FIELDS:
+            is_tenant = name == TENANT_FIELD
             schema = qm.KeywordIndexParams(
-                type=qm.KeywordIndexType.KEYWORD, is_tenant=name == TENANT_FIELD
+                type=qm.KeywordIndexType.KEYWORD, is_tenant=is_tenant, enable_hnsw=is_tenant
             )
             self._client.create_payload_index(self.collection, name, schema, wait=True)
         logger.info("created Qdrant collection %s at %s", self.collection, self.url)
@@ -294,6 +329,14 @@ class QdrantServerStore:
             )
         if dense.size != self.dense_dim:
             raise dimension_mismatch(f"{where}", dense.size, self.dense_dim)
+
+    def _dense_params(self) -> qm.SearchParams | None:
+        # Local mode always searches exactly and warns about any search parameter.
+        if self._in_memory:
+            return None
+        if self.vector_index == "exact":
+            return qm.SearchParams(exact=True)
+        return qm.SearchParams(hnsw_ef=HNSW_EF)
 
     def _check_id_owners(self, points: Sequence[StoredPoint]) -> None:
         ids = [parse_id(p.id) for p in points]
@@ -358,17 +401,26 @@ def _response_error(url: str, exc: UnexpectedResponse) -> Exception:
 
 
 def _searches(
-    dense: np.ndarray | None, sparse: SparseVector | None, tenant_filter: qm.Filter
+    dense: np.ndarray | None,
+    sparse: SparseVector | None,
+    idf_corpus: qm.Filter | None,
+    dense_params: qm.SearchParams | None,
 ) -> list[tuple[Any, str, qm.SearchParams | None]]:
-    """Return one (query, vector name, search params) triple per vector that is given."""
+    """Return one (query, vector name, search params) triple per vector that is given.
+
+    `idf_corpus` restricts the points the BM25 IDF is counted over; None counts them all.
+    """
     searches: list[tuple[Any, str, qm.SearchParams | None]] = []
     if dense is not None:
-        searches.append((dense.tolist(), DENSE_VECTOR, None))
+        searches.append((dense.tolist(), DENSE_VECTOR, dense_params))
     if sparse is not None:
         vector = qm.SparseVector(indices=list(sparse.indices), values=list(sparse.values))
-        # IDF over the tenant's own points, so other tenants' texts do not change its ranking.
-        params = qm.SearchParams(idf=qm.IdfCorpusParams(corpus=tenant_filter))
-        searches.append((vector, SPARSE_VECTOR, params))
+        idf = (
+            None
+            if idf_corpus is None
+            else qm.SearchParams(idf=qm.IdfCorpusParams(corpus=idf_corpus))
+        )
+        searches.append((vector, SPARSE_VECTOR, idf))
     return searches
 
 
@@ -386,5 +438,14 @@ def _to_point_struct(point: StoredPoint) -> qm.PointStruct:
     return qm.PointStruct(id=parse_id(point.id), vector=vectors, payload=point.payload)
 
 
-def _to_hit(point_id: object, score: float, payload: dict[str, Any] | None) -> StoreHit:
-    return StoreHit(id=str(point_id), score=float(score), payload=dict(payload or {}))
+def _dense_of(point: qm.ScoredPoint, wanted: bool) -> np.ndarray | None:
+    vectors = point.vector if wanted else None
+    if not isinstance(vectors, dict) or DENSE_VECTOR not in vectors:
+        return None
+    return np.asarray(vectors[DENSE_VECTOR], dtype=np.float32)
+
+
+def _to_hit(
+    point_id: object, score: float, payload: dict[str, Any] | None, dense: np.ndarray | None = None
+) -> StoreHit:
+    return StoreHit(id=str(point_id), score=float(score), payload=dict(payload or {}), dense=dense)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.store import VectorStore
+from rag.store import IdfScope, VectorIndex, VectorStore
 
 # Folder of the embedded store inside the data directory.
 EDGE_FOLDER = "qdrant-edge"
@@ -16,7 +16,8 @@ def open_store(
     dense_dim: int,
     qdrant_url: str | None = None,
     qdrant_api_key: str | None = None,
-    edge_hnsw: bool = False,
+    vector_index: VectorIndex = "hnsw",
+    bm25_idf: IdfScope = "collection",
 ) -> VectorStore:
     """Open the Qdrant server store when a URL is set, else the embedded Edge store.
 
@@ -28,18 +29,27 @@ def open_store(
         dense_dim: dimension of the embedding model's dense vectors.
         qdrant_url: Qdrant server URL, or ":memory:" for qdrant-client's in-process mode.
         qdrant_api_key: API key for the Qdrant server.
-        edge_hnsw: give the embedded store an HNSW index configuration (see EdgeStore).
+        vector_index: "hnsw" (one HNSW graph per tenant) or "exact" (score every vector).
+        bm25_idf: "collection" or "tenant", the points BM25 IDF statistics are counted over.
 
     Raises:
         StoreLockedError: another process has the embedded store open.
-        ConfigError: the store contains vectors of another dimension.
+        ConfigError: the store contains vectors of another dimension, or an option is not
+            one of its values.
         UnavailableError: the Qdrant server cannot be reached.
     """
     if qdrant_url:
         from rag.store_qdrant import QdrantServerStore
 
-        return QdrantServerStore(qdrant_url, dense_dim, api_key=qdrant_api_key)
+        return QdrantServerStore(
+            qdrant_url,
+            dense_dim,
+            api_key=qdrant_api_key,
+            vector_index=vector_index,
+            bm25_idf=bm25_idf,
+        )
 
     from rag.store_edge import EdgeStore
 
-    return EdgeStore(Path(data_dir) / EDGE_FOLDER, dense_dim, hnsw=edge_hnsw)
+    folder = Path(data_dir) / EDGE_FOLDER
+    return EdgeStore(folder, dense_dim, vector_index=vector_index, bm25_idf=bm25_idf)

@@ -97,11 +97,15 @@ class StoredPoint:
 
 @dataclass(frozen=True)
 class StoreHit:
-    """One scored point returned by a store query."""
+    """One scored point returned by a store query.
+
+    `dense` is the point's stored dense vector when the query asked for it, else None.
+    """
 
     id: str
     score: float
     payload: dict[str, Any]
+    dense: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,9 @@ class IngestReport:
     unchanged: int = 0
     deleted: int = 0
     skipped: tuple[SkippedRow, ...] = ()
+    # Seconds spent building the store's search index after the writes; 0 when it had
+    # nothing to build.
+    index_s: float = 0.0
 
     def merge(self, other: IngestReport) -> IngestReport:
         return IngestReport(
@@ -121,4 +128,5 @@ class IngestReport:
             unchanged=self.unchanged + other.unchanged,
             deleted=self.deleted + other.deleted,
             skipped=self.skipped + other.skipped,
+            index_s=self.index_s + other.index_s,
         )

@@ -125,6 +125,8 @@ def build_knowledge(settings: Settings) -> KnowledgeBase:
         dense_dim=embedder.dim,
         qdrant_url=settings.qdrant_url,
         qdrant_api_key=settings.qdrant_api_key,
+        vector_index=settings.vector_index,
+        bm25_idf=settings.bm25_idf,
     )
     return KnowledgeBase(store, embedder, tokenizer)
 
@@ -137,6 +139,9 @@ def build_components(
     with ExitStack() as cleanup:
         knowledge = build_knowledge(settings)
         cleanup.callback(knowledge.store.close)
+        # An ingestion that was interrupted may have left segments without their index;
+        # build them now, before the server takes calls.
+        knowledge.build_index()
         turn_log = TurnLog(settings.resolved_database_url)
         cleanup.callback(turn_log.close)
         voice = shared_voice_engines(

@@ -141,6 +141,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         f"tenant {args.tenant}: {report.added} added, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.deleted} deleted, {len(report.skipped)} skipped"
     )
+    if report.index_s:
+        print(f"built the search index in {report.index_s:.1f} s")
     for row in report.skipped:
         print(f"  skipped {row}")
     return 0

@@ -7,7 +7,7 @@ file given by `--config` (or `KEFU_CONFIG`), the defaults below.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
@@ -34,6 +34,13 @@ class Settings(BaseSettings):
         None, description="Qdrant server URL; unset means the embedded Qdrant Edge store"
     )
     qdrant_api_key: str | None = Field(None, description="API key for qdrant_url")
+    vector_index: Literal["hnsw", "exact"] = Field(
+        "hnsw", description="dense search: hnsw (one graph per tenant) or exact (every vector)"
+    )
+    bm25_idf: Literal["collection", "tenant"] = Field(
+        "collection",
+        description="points BM25 IDF is counted over: collection (fast) or tenant (2 ms slower)",
+    )
     embedding_model: str = Field(DEFAULT_EMBEDDING_MODEL, description="dense embedding model")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL for feedback; default sqlite in data_dir"

@@ -90,13 +90,14 @@ class Backend:
 
     Attributes:
         name: backend id shown in test ids.
-        open: opens the backend's store with a dense dimension. Stores that `reopens`
-            return the same data on every call.
+        open: opens the backend's store with a dense dimension and optional store options
+            (`vector_index`, `bm25_idf`). Stores that `reopens` return the same data on
+            every call.
         reopens: whether a second open() returns the points the first one wrote.
     """
 
     name: str
-    open: Callable[[int], VectorStore]
+    open: Callable[..., VectorStore]
     reopens: bool
 
 
@@ -111,15 +112,21 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     collection = f"kefu_test_{uuid.uuid4().hex[:12]}"
     if request.param == "edge":
         folder = tmp_path / "qdrant-edge"
-        yield Backend("edge", lambda dim: track(EdgeStore(folder, dim)), reopens=True)
+        yield Backend(
+            "edge", lambda dim, **options: track(EdgeStore(folder, dim, **options)), reopens=True
+        )
     elif request.param == "memory":
-        yield Backend("memory", lambda dim: track(QdrantServerStore(":memory:", dim)), False)
+        yield Backend(
+            "memory",
+            lambda dim, **options: track(QdrantServerStore(":memory:", dim, **options)),
+            reopens=False,
+        )
     else:
         if not SERVER_URL:
             pytest.skip("set KEFU_TEST_QDRANT_URL to a Qdrant server URL to run server tests")
 
-        def open_server(dim: int) -> VectorStore:
-            return track(QdrantServerStore(SERVER_URL, dim, collection=collection))
+        def open_server(dim: int, **options: str) -> VectorStore:
+            return track(QdrantServerStore(SERVER_URL, dim, collection=collection, **options))
 
         yield Backend("server", open_server, reopens=True)
 
@@ -166,16 +173,49 @@ def test_sparse_query_matches_terms(store: VectorStore) -> None:
     assert len(shared) == 5
 
 
-def test_sparse_idf_counts_only_tenant(store: VectorStore) -> None:
+@pytest.mark.parametrize(
+    ("scope", "points_counted", "matches_counted"),
+    [("tenant", 4, 1), ("collection", 44, 2)],
+)
+def test_sparse_idf_scope(
+    backend: Backend, scope: str, points_counted: int, matches_counted: int
+) -> None:
+    store = backend.open(DIM, bm25_idf=scope)
     store.upsert(make_points("acme", 4))
     alone = store.query("acme", dense=None, sparse=own_term(0), limit=1, mode="sparse")
+    # The other tenant's points have the same terms, own_term(0) included.
     store.upsert(make_points("other", 40))
 
     beside_other = store.query("acme", dense=None, sparse=own_term(0), limit=1, mode="sparse")
 
-    # Qdrant's IDF: ln(1 + (N - n + 0.5) / (n + 0.5)) with N = 4 points and n = 1 match.
+    # Qdrant's IDF: ln(1 + (N - n + 0.5) / (n + 0.5)) over N points, n of them matching.
+    n, big_n = matches_counted, points_counted
     assert alone[0].score == pytest.approx(np.log(1 + 3.5 / 1.5), rel=1e-4)
-    assert beside_other[0].score == pytest.approx(alone[0].score, rel=1e-6)
+    assert beside_other[0].score == pytest.approx(
+        np.log(1 + (big_n - n + 0.5) / (n + 0.5)), rel=1e-4
+    )
+    assert [h.payload["tenant"] for h in beside_other] == ["acme"]
+
+
+def test_query_returns_dense_vectors_when_asked(store: VectorStore) -> None:
+    points = make_points("acme", 10)
+    store.upsert(points)
+
+    bare = store.query("acme", dense=points[3].dense, sparse=own_term(3), limit=2)
+    with_dense = store.query(
+        "acme", dense=points[3].dense, sparse=own_term(3), limit=2, with_dense=True
+    )
+
+    assert all(hit.dense is None for hit in bare)
+    assert with_dense[0].id == points[3].id
+    np.testing.assert_allclose(with_dense[0].dense, points[3].dense, atol=1e-6)
+    assert [h.id for h in with_dense] == [h.id for h in bare]
+
+
+@pytest.mark.parametrize("option", [{"vector_index": "ivf"}, {"bm25_idf": "global"}])
+def test_unknown_index_option_rejected(backend: Backend, option: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match=next(iter(option.values()))):
+        backend.open(DIM, **option)
 
 
 def test_hybrid_query_fuses_both_rankings(store: VectorStore) -> None:
@@ -604,21 +644,51 @@ def test_edge_closed_store_raises(tmp_path: Path) -> None:
         store.upsert(make_points("acme", 1))
 
 
-def test_edge_hnsw_built_only_when_enabled(tmp_path: Path) -> None:
-    # 2600 vectors of 1024 float32 exceed Edge's 10 000 KB indexing threshold.
-    dim = 1024
-    points = make_points("acme", 2600, dim=dim)
-    with EdgeStore(tmp_path / "hnsw", dim, hnsw=True) as indexed:
-        indexed.upsert(points)
+def _exact_top(points: list[StoredPoint], query: np.ndarray) -> str:
+    return points[int(np.argmax(np.stack([p.dense for p in points]) @ query))].id
+
+
+def test_edge_hnsw_index_built_per_tenant(tmp_path: Path) -> None:
+    # 3000 vectors of 64 float32 per tenant (750 KB) exceed the 200 KB thresholds, so
+    # optimize() builds one graph per tenant; queries are perturbed copies of points.
+    dim = 64
+    acme = make_points("acme", 3000, dim=dim, seed=1)
+    other = make_points("other", 3000, dim=dim, seed=2)
+    queries = unit_vectors(40, dim, seed=3) * 0.3 + np.stack([p.dense for p in acme[:40]])
+    with EdgeStore(tmp_path / "hnsw", dim, indexing_threshold_kb=200) as indexed:
+        indexed.upsert(acme + other)
         built = indexed.optimize()
-        hits = indexed.query("acme", dense=points[9].dense, sparse=own_term(9), limit=3)
-    with EdgeStore(tmp_path / "plain", dim) as plain:
-        plain.upsert(points)
+        again = indexed.optimize()
+        tops = [indexed.query("acme", dense=q, sparse=None, limit=3, mode="dense") for q in queries]
+    with EdgeStore(
+        tmp_path / "exact", dim, vector_index="exact", indexing_threshold_kb=200
+    ) as plain:
+        plain.upsert(acme + other)
         plain_changed = plain.optimize()
 
     assert built is True
+    assert again is False
     assert plain_changed is False
-    assert hits[0].id == points[9].id
+    assert all(hit.payload["tenant"] == "acme" for hits in tops for hit in hits)
+    found = [hits[0].id for hits in tops]
+    expected = [_exact_top(acme, q / np.linalg.norm(q)) for q in queries]
+    assert sum(f == e for f, e in zip(found, expected, strict=True)) >= 38
+
+
+def test_edge_reopens_with_other_index_setting(tmp_path: Path) -> None:
+    dim = 64
+    points = make_points("acme", 3000, dim=dim)
+    with EdgeStore(tmp_path / "s", dim, vector_index="exact", indexing_threshold_kb=200) as first:
+        first.upsert(points)
+        assert first.optimize() is False
+    with EdgeStore(tmp_path / "s", dim, indexing_threshold_kb=200) as second:
+        assert second.optimize() is True
+        hits = second.query("acme", dense=points[7].dense, sparse=own_term(7), limit=1)
+    with EdgeStore(tmp_path / "s", dim, vector_index="exact") as third:
+        exact = third.query("acme", dense=points[7].dense, sparse=None, limit=1, mode="dense")
+
+    assert hits[0].id == points[7].id
+    assert exact[0].id == points[7].id
 
 
 # ---- server only -------------------------------------------------------------------------
