@@ -134,14 +134,14 @@ class TwinTenantStore:
     """
 
     def __init__(self, store: VectorStore, tenant: str, twin: str) -> None:
-        self._store = store
+        self.inner = store
         self._tenant = tenant
         self._twin = twin
         self._pending: list[StoredPoint] = []
         self.written: list[tuple[str, str]] = []
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+        return getattr(self.inner, name)
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         for point in points:
@@ -155,11 +155,11 @@ class TwinTenantStore:
 
     def flush(self) -> None:
         self._write()
-        self._store.flush()
+        self.inner.flush()
 
     def _write(self) -> None:
         if self._pending:
-            self._store.upsert(self._pending)
+            self.inner.upsert(self._pending)
             self._pending = []
 
     def _twin_of(self, point: StoredPoint) -> StoredPoint:
