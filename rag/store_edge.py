@@ -390,9 +390,9 @@ def _open_shard(path: Path, dense_dim: int, config: edge.EdgeConfig) -> edge.Edg
 def _edge_config(
     dense_dim: int, vector_index: VectorIndex, indexing_threshold_kb: int
 ) -> edge.EdgeConfig:
-    # int8 copies of the dense vectors, kept in RAM, serve the HNSW search; the float
-    # originals rescore its candidates. Measured at 200k points: the build took 101 s
-    # instead of 190 s, and a dense search 1.25 ms p50 instead of 1.83 ms.
+    # The HNSW search runs on int8 copies of the dense vectors, kept in RAM, and the float
+    # originals rescore its candidates. With 200k points on 2 cores this cut the build
+    # from 190 s to 101 s and a dense search from 1.83 ms to 1.25 ms p50.
     quantization = edge.ScalarQuantizationConfig(
         edge.ScalarType.Int8, quantile=0.99, always_ram=True
     )
@@ -492,8 +492,8 @@ def _to_edge_point(point: StoredPoint) -> edge.Point:
     return edge.Point(parse_id(point.id), vectors, point.payload)
 
 
-def _dense_of(point: edge.ScoredPoint, wanted: bool) -> np.ndarray | None:
-    if not wanted or not point.vector:
+def _dense_of(point: edge.ScoredPoint, requested: bool) -> np.ndarray | None:
+    if not requested or not point.vector:
         return None
     return np.asarray(point.vector[DENSE_VECTOR], dtype=np.float32)
 

@@ -303,6 +303,7 @@ class QdrantServerStore:
             },
             sparse_vectors_config={SPARSE_VECTOR: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
             # One graph per tenant and none over the whole collection, as in the Edge store.
+            # NOTE: untested on a real server, because local mode ignores index settings.
             hnsw_config=qm.HnswConfigDiff(m=0, payload_m=16),
             quantization_config=quantization,
         )
@@ -438,8 +439,8 @@ def _to_point_struct(point: StoredPoint) -> qm.PointStruct:
     return qm.PointStruct(id=parse_id(point.id), vector=vectors, payload=point.payload)
 
 
-def _dense_of(point: qm.ScoredPoint, wanted: bool) -> np.ndarray | None:
-    vectors = point.vector if wanted else None
+def _dense_of(point: qm.ScoredPoint, requested: bool) -> np.ndarray | None:
+    vectors = point.vector if requested else None
     if not isinstance(vectors, dict) or DENSE_VECTOR not in vectors:
         return None
     return np.asarray(vectors[DENSE_VECTOR], dtype=np.float32)

@@ -71,6 +71,56 @@ def test_delete_by_doc_id_and_source(kb, tmp_path) -> None:
         kb.delete("t")
 
 
+class OptimizeCounter:
+    """Forwards to an EdgeStore and counts optimize() calls."""
+
+    def __init__(self, store: EdgeStore) -> None:
+        self.inner = store
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def optimize(self) -> bool:
+        self.calls += 1
+        return self.inner.optimize()
+
+
+def test_ingestion_builds_the_index_after_changes(tmp_path, embedder, tokenizer) -> None:
+    # A 1 KB threshold makes three 384-dimensional vectors worth an HNSW graph.
+    edge = EdgeStore(tmp_path / "store", embedder.dim, indexing_threshold_kb=1)
+    store = OptimizeCounter(edge)
+    kb = KnowledgeBase(store, embedder, tokenizer)
+    path = write_faq(tmp_path / "faq.csv", FAQ_ROWS)
+    try:
+        first = kb.ingest_file("t", path)
+        after_first = store.calls
+        unchanged = kb.ingest_file("t", path)
+        after_unchanged = store.calls
+        kb.delete("t", doc_ids=["missing"])
+        after_no_delete = store.calls
+        kb.delete("t", doc_ids=["F3"])
+        hits = kb.search("t", "运费怎么算").hits
+    finally:
+        edge.close()
+
+    assert first.index_s > 0
+    assert (after_first, after_unchanged, after_no_delete, store.calls) == (1, 1, 1, 2)
+    assert unchanged.index_s == 0
+    assert [h.doc_id for h in hits] == ["F1", "F2"]
+
+
+def test_hybrid_hits_carry_their_cosine(kb, tmp_path) -> None:
+    kb.ingest_file("t", write_faq(tmp_path / "faq.csv", FAQ_ROWS))
+
+    dense = {h.id: h.score for h in kb.search("t", "发票", mode="dense", top_k=3).hits}
+    hybrid = kb.search("t", "发票", top_k=3).hits
+    sparse = kb.search("t", "发票", mode="sparse", top_k=3).hits
+
+    assert {h.id: h.dense_similarity for h in hybrid} == pytest.approx(dense, abs=1e-5)
+    assert all(h.dense_similarity is None for h in sparse)
+
+
 def test_search_sku_and_traditional(kb) -> None:
     for path in sorted(SAMPLES.iterdir()):
         kb.ingest_file("shop", path)
