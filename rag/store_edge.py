@@ -434,15 +434,32 @@ def _stored_dense_dim(config_file: Path) -> int | None:
 
 
 def _ensure_payload_indexes(shard: edge.EdgeShard) -> None:
+    """Create the keyword indexes, and recreate those with other parameters.
+
+    Only `tenant` gets HNSW graphs of its own (see _edge_config). Shards created before
+    that layout indexed every field with HNSW graphs, which made the build several times
+    slower, so their indexes are replaced.
+    """
     existing = shard.info().payload_schema
-    missing = [name for name in INDEXED_FIELDS if name not in existing]
-    for name in missing:
-        # Only `tenant` gets HNSW graphs of its own (see _edge_config).
+    changed = False
+    for name in INDEXED_FIELDS:
         is_tenant = name == TENANT_FIELD
+        info = existing.get(name)
+        if info is not None:
+            if _index_matches(info.params, is_tenant):
+                continue
+            shard.update(edge.UpdateOperation.delete_field_index(name))
         params = edge.KeywordIndexParams(is_tenant=is_tenant, enable_hnsw=is_tenant)
         shard.update(edge.UpdateOperation.create_field_index(name, params))
-    if missing:
+        changed = True
+    if changed:
         shard.flush()
+
+
+def _index_matches(params: Any, is_tenant: bool) -> bool:
+    # Edge reports None for a flag that was never set; enable_hnsw defaults to true.
+    enable_hnsw = params.enable_hnsw if params.enable_hnsw is not None else True
+    return bool(params.is_tenant) == is_tenant and enable_hnsw == is_tenant
 
 
 def _searches(

@@ -691,6 +691,26 @@ def test_edge_reopens_with_other_index_setting(tmp_path: Path) -> None:
     assert exact[0].id == points[7].id
 
 
+def test_edge_replaces_old_payload_indexes(tmp_path: Path) -> None:
+    import qdrant_edge as edge
+
+    with EdgeStore(tmp_path / "s", DIM) as old:
+        old.upsert(make_points("acme", 5))
+        # Shards from before the per-tenant layout indexed doc_id with HNSW graphs.
+        shard = old._shard
+        shard.update(edge.UpdateOperation.delete_field_index("doc_id"))
+        shard.update(edge.UpdateOperation.create_field_index("doc_id", edge.KeywordIndexParams()))
+    with EdgeStore(tmp_path / "s", DIM) as reopened:
+        schema = reopened._shard.info().payload_schema
+        found = reopened.ids_for_docs("acme", ["doc-1"])
+
+    assert schema["doc_id"].params.enable_hnsw is False
+    assert schema["doc_id"].points == 5
+    assert schema["tenant"].params.enable_hnsw is True
+    assert schema["tenant"].params.is_tenant is True
+    assert found == [point_id("acme", 1)]
+
+
 # ---- server only -------------------------------------------------------------------------
 
 
