@@ -78,6 +78,8 @@ PACKAGES = (
 TARGET_HIT_AT_1 = 0.90
 TARGET_STORE_P99_MS = 10.0
 TARGET_SPEEDUP = 5.0
+# HNSW ef values timed side by side with the store's default (rag.store_common.HNSW_EF).
+HNSW_EF_SWEEP = (64, 128, 256, 512)
 
 
 @dataclass
@@ -590,6 +592,10 @@ def time_size(
     # KnowledgeBase.search counts the tenant's points before every query.
     point["store_count_ms"] = time_queries(lambda query: store.count(TENANT), queries)
     point["padded_hybrid_hit_at_1"] = _padded_hit_at_1(store_query, all_queries, items)
+    if edge.vector_index == "hnsw":
+        point["search_settings"] = _search_settings_sweep(
+            edge, store_query, queries, all_queries, items
+        )
     foreign = [hit for query in queries[:50] for hit in store_query(query)]
     point["foreign_tenant_hits"] = sum(1 for hit in foreign if hit.payload["tenant"] != TENANT)
 
@@ -609,6 +615,37 @@ def time_size(
         f"p99 {point['store_hybrid_ms']['p99']} ms"
     )
     return point
+
+
+def _search_settings_sweep(
+    edge: EdgeStore,
+    store_query: Callable[[QueryVectors], list],
+    queries: list[QueryVectors],
+    all_queries: list[QueryVectors],
+    items: list[crosswoz.EvalItem],
+) -> dict[str, Any]:
+    """Time hybrid queries and measure padded hit@1 per HNSW ef, and with exact search.
+
+    Like the IDF switch, this changes the store's query attributes between queries.
+    """
+    chosen_ef = edge.hnsw_ef
+    sweep: dict[str, Any] = {}
+    try:
+        for ef in HNSW_EF_SWEEP:
+            edge.hnsw_ef = ef
+            sweep[f"hnsw_ef_{ef}"] = {
+                "store_hybrid_ms": time_queries(store_query, queries),
+                "padded_hybrid_hit_at_1": _padded_hit_at_1(store_query, all_queries, items),
+            }
+        edge.vector_index = "exact"
+        sweep["exact"] = {
+            "store_hybrid_ms": time_queries(store_query, queries),
+            "padded_hybrid_hit_at_1": _padded_hit_at_1(store_query, all_queries, items),
+        }
+    finally:
+        edge.hnsw_ef = chosen_ef
+        edge.vector_index = "hnsw"
+    return sweep
 
 
 def time_queries(run: Callable[[QueryVectors], Any], queries: list[QueryVectors]) -> dict:

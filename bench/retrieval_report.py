@@ -36,6 +36,7 @@ def render(results: dict[str, Any], runs: list[tuple[str, dict[str, Any]]] | Non
         _distribution_tables(results),
         _calibration_table(results),
         latency_tables(runs or [("this run", results)]),
+        search_settings_table(results),
         _target_table(results),
     ]
     return "\n\n".join(section for section in sections if section) + "\n"
@@ -204,6 +205,28 @@ def latency_tables(runs: list[tuple[str, dict[str, Any]]]) -> str:
         + "\n\nBaselines, in ms:\n\n"
         + _table(baseline_header, baseline_rows)
     )
+
+
+def search_settings_table(results: dict[str, Any]) -> str:
+    """Return hybrid latency and padded hit@1 per HNSW ef and with exact search."""
+    rows = []
+    for size, point in (results.get("latency") or {}).get("sizes", {}).items():
+        for name, figures in point.get("search_settings", {}).items():
+            store = figures["store_hybrid_ms"]
+            label = name.replace("hnsw_ef_", "HNSW, ef ") if name != "exact" else "exact"
+            rows.append(
+                [
+                    f"{int(size):,}",
+                    label,
+                    f"{store['p50']:.2f}",
+                    f"{store['p99']:.2f}",
+                    f"{figures['padded_hybrid_hit_at_1']:.3f}",
+                ]
+            )
+    if not rows:
+        return ""
+    header = ["tenant passages", "dense search", "store p50", "p99", "hybrid hit@1, padded tenant"]
+    return _table(header, rows)
 
 
 def _index_mode(settings: dict[str, Any]) -> str:

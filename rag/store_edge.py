@@ -78,6 +78,7 @@ class EdgeStore:
         vector_index: VectorIndex = "hnsw",
         bm25_idf: IdfScope = "collection",
         indexing_threshold_kb: int = HNSW_INDEXING_THRESHOLD_KB,
+        hnsw_ef: int = HNSW_EF,
     ) -> None:
         """Open the shard in `path`, or create it there.
 
@@ -89,6 +90,8 @@ class EdgeStore:
             indexing_threshold_kb: segments with more vectors than this, in KB, get the HNSW
                 index when optimize() runs, and a tenant with more gets its own graph there.
                 A tenant with fewer is searched exactly.
+            hnsw_ef: candidates an HNSW search keeps; more find more true neighbours and
+                take longer.
 
         Raises:
             StoreLockedError: another process, or another EdgeStore, has the folder open.
@@ -101,8 +104,10 @@ class EdgeStore:
         check_index_options(vector_index, bm25_idf)
         self.path = Path(path)
         self.dense_dim = dense_dim
+        # The three query settings below are read on each query.
         self.vector_index = vector_index
         self.bm25_idf = bm25_idf
+        self.hnsw_ef = hnsw_ef
         self._write_lock = threading.Lock()
         self._lock_fd: int | None = _acquire_folder_lock(self.path)
         try:
@@ -213,7 +218,7 @@ class EdgeStore:
 
         tenant_filter = _tenant_filter(tenant)
         idf_corpus = tenant_filter if self.bm25_idf == "tenant" else None
-        searches = _searches(dense, sparse, idf_corpus)
+        searches = _searches(dense, sparse, idf_corpus, self._dense_params())
         vectors = [DENSE_VECTOR] if with_dense else None
         if mode == "hybrid":
             width = max(prefetch_limit, limit)
@@ -306,6 +311,13 @@ class EdgeStore:
                     _release_folder_lock(self._lock_fd)
                     self._lock_fd = None
                     logger.info("closed Qdrant Edge store %s", self.path)
+
+    def _dense_params(self) -> edge.SearchParams:
+        if self.vector_index == "exact":
+            # Score the float vectors of every point, even in segments that have an index.
+            ignore_int8 = edge.QuantizationSearchParams(ignore=True)
+            return edge.SearchParams(exact=True, quantization=ignore_int8)
+        return edge.SearchParams(hnsw_ef=self.hnsw_ef)
 
     def _require_open(self) -> edge.EdgeShard:
         shard = self._shard
@@ -463,7 +475,10 @@ def _index_matches(params: Any, is_tenant: bool) -> bool:
 
 
 def _searches(
-    dense: np.ndarray | None, sparse: SparseVector | None, idf_corpus: edge.Filter | None
+    dense: np.ndarray | None,
+    sparse: SparseVector | None,
+    idf_corpus: edge.Filter | None,
+    dense_params: edge.SearchParams,
 ) -> list[tuple[edge.Query, edge.SearchParams | None]]:
     """Return one (query, search params) pair per vector that is given.
 
@@ -471,8 +486,7 @@ def _searches(
     """
     searches: list[tuple[edge.Query, edge.SearchParams | None]] = []
     if dense is not None:
-        params = edge.SearchParams(hnsw_ef=HNSW_EF)
-        searches.append((edge.Query.Nearest(dense.tolist(), using=DENSE_VECTOR), params))
+        searches.append((edge.Query.Nearest(dense.tolist(), using=DENSE_VECTOR), dense_params))
     if sparse is not None:
         vector = edge.SparseVector(list(sparse.indices), list(sparse.values))
         idf = (
