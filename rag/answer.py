@@ -37,7 +37,12 @@ FIELD_CUES: dict[str, tuple[str, ...]] = {
     "评分": ("评分", "几分", "评价", "口碑", "分数"),
     "推荐菜": ("推荐菜", "招牌", "特色菜", "好吃", "推荐", "菜"),
     "游玩时间": ("游玩时间", "玩多久", "多长时间", "多久", "游玩"),
-    "周边": ("周边", "附近", "旁边"),
+    "周边": ("周边", "附近", "旁边", "周围"),
+    # What the neighbours are, in the words callers use: "附近吃饭方便吗" asks for the
+    # neighbouring restaurants, not for whichever 周边 field comes first.
+    "周边餐馆": ("餐馆", "餐厅", "饭店", "饭馆", "吃饭", "吃的", "好吃", "美食", "饭的"),
+    "周边酒店": ("酒店", "宾馆", "旅馆", "住宿", "住的", "过夜", "住下"),
+    "周边景点": ("景点", "景区", "好玩", "玩的", "玩耍", "游玩", "逛逛"),
     "类型": ("类型", "档次", "星级", "几星"),
     "设施": ("设施", "wifi", "停车", "健身房", "早餐", "服务"),
     "保修": ("保修", "质保", "保修期"),
@@ -46,6 +51,8 @@ FIELD_CUES: dict[str, tuple[str, ...]] = {
     "尺寸": ("尺寸", "大小", "尺码"),
     "重量": ("重量", "多重"),
 }
+
+NEIGHBOUR_KEY = "周边"
 
 
 @dataclass(frozen=True)
@@ -265,16 +272,7 @@ def _answer_from_record(hit: Hit, question: str, locale: str) -> tuple[str, list
     # The venue's own name must not count as wording: 北京地铁博物馆 does not ask for 地铁.
     asked = match_fields(question.replace(hit.title, " "), list(hit.fields))
     if asked:
-        sentences = [
-            phrase(
-                "field_value",
-                locale,
-                title=hit.title,
-                field=name,
-                value=format_value(hit.fields[name], locale),
-            )
-            for name in asked
-        ]
+        sentences = [_field_sentence(hit, name, locale) for name in asked]
         return "".join(sentences) if locale == "zh-CN" else " ".join(sentences), asked
 
     scalar = [k for k, v in hit.fields.items() if not isinstance(v, list | dict)]
@@ -283,6 +281,13 @@ def _answer_from_record(hit: Hit, question: str, locale: str) -> tuple[str, list
         f"{name}：{format_value(hit.fields[name], locale)}" for name in shown
     )
     return phrase("record_summary", locale, title=hit.title, details=details), shown
+
+
+def _field_sentence(hit: Hit, name: str, locale: str) -> str:
+    value = format_value(hit.fields[name], locale)
+    if not value:
+        return phrase("field_empty", locale, title=hit.title, field=name)
+    return phrase("field_value", locale, title=hit.title, field=name, value=value)
 
 
 def match_fields(question: str, field_names: Sequence[str]) -> list[str]:
@@ -294,7 +299,7 @@ def match_fields(question: str, field_names: Sequence[str]) -> list[str]:
     周边酒店 but not 周边景点, and "多少钱" returns the price field.
     """
     text = question.lower()
-    coverage = {name: _covered(text, _cues_for(name)) for name in field_names}
+    coverage = {name: _field_coverage(text, name) for name in field_names}
     ranked = sorted(
         (name for name in field_names if len(coverage[name]) >= MIN_CUE_CHARS),
         key=lambda name: -len(coverage[name]),
@@ -306,6 +311,17 @@ def match_fields(question: str, field_names: Sequence[str]) -> list[str]:
             taken.add(name)
             covered |= coverage[name]
     return [name for name in field_names if name in taken]
+
+
+def _field_coverage(text: str, field_name: str) -> set[int]:
+    """Return the positions of `text` that the field's cues match.
+
+    A neighbour field (周边景点, 周边餐馆 …) needs a neighbourhood word as well, so
+    "有什么好吃的" asks for 推荐菜 and "附近有什么好吃的" for 周边餐馆.
+    """
+    if NEIGHBOUR_KEY in field_name and not _covered(text, set(FIELD_CUES[NEIGHBOUR_KEY])):
+        return set()
+    return _covered(text, _cues_for(field_name))
 
 
 def _covered(text: str, cues: set[str]) -> set[int]:

@@ -16,6 +16,10 @@ _PHRASES: dict[str, dict[str, str]] = {
         "zh-CN": "{title}的{field}是{value}。",
         "en-US": "The {field} of {title} is {value}.",
     },
+    "field_empty": {
+        "zh-CN": "{title}暂无{field}的信息。",
+        "en-US": "There is no {field} information for {title}.",
+    },
     "record_summary": {
         "zh-CN": "{title}：{details}。",
         "en-US": "{title}: {details}.",

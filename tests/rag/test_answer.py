@@ -34,6 +34,25 @@ def test_match_fields_several_and_no_overlap() -> None:
     assert match_fields("这个酒店是什么类型的？", hotel) == ["酒店类型"]
 
 
+RESTAURANT_FIELDS = ["名称", "电话", "推荐菜", "评分", "周边景点", "周边餐馆", "周边酒店"]
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("附近吃饭方便吗？", ["周边餐馆"]),
+        ("周围有比较不错的饭店吗？", ["周边餐馆"]),
+        ("周边吃饭和住宿方便吗", ["周边餐馆", "周边酒店"]),
+        ("附近有景点可以玩耍吗", ["周边景点"]),
+        # Without a neighbourhood word, food wording asks for the venue's own dishes.
+        ("有什么好吃的", ["推荐菜"]),
+        ("电话是多少，附近有啥好吃的餐厅？", ["电话", "周边餐馆"]),
+    ],
+)
+def test_match_fields_neighbour_kinds(question: str, expected: list[str]) -> None:
+    assert match_fields(question, RESTAURANT_FIELDS) == expected
+
+
 def test_match_fields_restaurant_hours() -> None:
     fields = ["名称", "地址", "电话", "营业时间", "推荐菜", "人均消费"]
     assert match_fields("几点开门？", fields) == ["营业时间"]
@@ -70,6 +89,19 @@ def test_record_answer_uses_asked_field(engine, tokenizer) -> None:
     assert final.text == "北京地铁博物馆的电话是010-12345678。"
     assert final.citations[0].doc_id == "北京地铁博物馆"
     assert not final.handoff
+
+
+def test_empty_field_says_no_information(engine, tokenizer) -> None:
+    hit = _record_hit()
+    hit.fields["周边酒店"] = []
+
+    final = engine.answer(_request("北京地铁博物馆附近有酒店吗", [hit], tokenizer))
+    english = engine.answer(
+        _request("北京地铁博物馆附近有酒店吗", [hit], tokenizer, locale="en-US")
+    )
+
+    assert final.text == "北京地铁博物馆暂无周边酒店的信息。"
+    assert english.text == "There is no 周边酒店 information for 北京地铁博物馆."
 
 
 def test_venue_name_is_not_field_wording(engine, tokenizer) -> None:
