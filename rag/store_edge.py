@@ -19,6 +19,7 @@ from rag.store_common import (
     HNSW_EF,
     INDEXED_FIELDS,
     PAGE_SIZE,
+    RESCORE_OVERSAMPLING,
     RRF_K,
     TENANT_FIELD,
     canonical_ids,
@@ -317,7 +318,8 @@ class EdgeStore:
             # Score the float vectors of every point, even in segments that have an index.
             ignore_int8 = edge.QuantizationSearchParams(ignore=True)
             return edge.SearchParams(exact=True, quantization=ignore_int8)
-        return edge.SearchParams(hnsw_ef=self.hnsw_ef)
+        rescore = edge.QuantizationSearchParams(rescore=True, oversampling=RESCORE_OVERSAMPLING)
+        return edge.SearchParams(hnsw_ef=self.hnsw_ef, quantization=rescore)
 
     def _require_open(self) -> edge.EdgeShard:
         shard = self._shard

@@ -22,6 +22,7 @@ from rag.store_common import (
     HNSW_EF,
     INDEXED_FIELDS,
     PAGE_SIZE,
+    RESCORE_OVERSAMPLING,
     TENANT_FIELD,
     canonical_ids,
     check_id_owners,
@@ -66,6 +67,7 @@ class QdrantServerStore:
         collection: str = COLLECTION,
         vector_index: VectorIndex = "hnsw",
         bm25_idf: IdfScope = "collection",
+        hnsw_ef: int = HNSW_EF,
     ) -> None:
         """Connect to the server and create or check the collection.
 
@@ -78,6 +80,8 @@ class QdrantServerStore:
             vector_index: "hnsw", or "exact" to score every vector of the tenant in queries.
                 The collection's index layout is set when kefu creates it.
             bm25_idf: "collection" or "tenant", the points BM25 IDF is counted over.
+            hnsw_ef: candidates an HNSW search keeps; more find more true neighbours and
+                take longer.
 
         Raises:
             ConfigError: `dense_dim` is below 1, the collection has another dense dimension
@@ -93,6 +97,7 @@ class QdrantServerStore:
         self.collection = collection
         self.vector_index = vector_index
         self.bm25_idf = bm25_idf
+        self.hnsw_ef = hnsw_ef
         self._in_memory = url == IN_MEMORY
         self._lock: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if self._in_memory else contextlib.nullcontext()
@@ -337,7 +342,8 @@ class QdrantServerStore:
             return None
         if self.vector_index == "exact":
             return qm.SearchParams(exact=True)
-        return qm.SearchParams(hnsw_ef=HNSW_EF)
+        rescore = qm.QuantizationSearchParams(rescore=True, oversampling=RESCORE_OVERSAMPLING)
+        return qm.SearchParams(hnsw_ef=self.hnsw_ef, quantization=rescore)
 
     def _check_id_owners(self, points: Sequence[StoredPoint]) -> None:
         ids = [parse_id(p.id) for p in points]

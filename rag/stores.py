@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rag.store import IdfScope, VectorIndex, VectorStore
+from rag.store_common import HNSW_EF
 
 # Folder of the embedded store inside the data directory.
 EDGE_FOLDER = "qdrant-edge"
@@ -18,6 +19,7 @@ def open_store(
     qdrant_api_key: str | None = None,
     vector_index: VectorIndex = "hnsw",
     bm25_idf: IdfScope = "collection",
+    hnsw_ef: int = HNSW_EF,
 ) -> VectorStore:
     """Open the Qdrant server store when a URL is set, else the embedded Edge store.
 
@@ -31,6 +33,7 @@ def open_store(
         qdrant_api_key: API key for the Qdrant server.
         vector_index: "hnsw" (one HNSW graph per tenant) or "exact" (score every vector).
         bm25_idf: "collection" or "tenant", the points BM25 IDF statistics are counted over.
+        hnsw_ef: candidates an HNSW search keeps.
 
     Raises:
         StoreLockedError: another process has the embedded store open.
@@ -47,9 +50,12 @@ def open_store(
             api_key=qdrant_api_key,
             vector_index=vector_index,
             bm25_idf=bm25_idf,
+            hnsw_ef=hnsw_ef,
         )
 
     from rag.store_edge import EdgeStore
 
     folder = Path(data_dir) / EDGE_FOLDER
-    return EdgeStore(folder, dense_dim, vector_index=vector_index, bm25_idf=bm25_idf)
+    return EdgeStore(
+        folder, dense_dim, vector_index=vector_index, bm25_idf=bm25_idf, hnsw_ef=hnsw_ef
+    )

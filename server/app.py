@@ -127,6 +127,7 @@ def build_knowledge(settings: Settings) -> KnowledgeBase:
         qdrant_api_key=settings.qdrant_api_key,
         vector_index=settings.vector_index,
         bm25_idf=settings.bm25_idf,
+        hnsw_ef=settings.hnsw_ef,
     )
     return KnowledgeBase(store, embedder, tokenizer)
 

@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.embed import DEFAULT_EMBEDDING_MODEL, EMBEDDERS
+from rag.store_common import HNSW_EF
 from server.errors import ConfigError
 
 MIB = 1024 * 1024
@@ -36,6 +37,9 @@ class Settings(BaseSettings):
     qdrant_api_key: str | None = Field(None, description="API key for qdrant_url")
     vector_index: Literal["hnsw", "exact"] = Field(
         "hnsw", description="dense search: hnsw (one graph per tenant) or exact (every vector)"
+    )
+    hnsw_ef: int = Field(
+        HNSW_EF, ge=4, le=4096, description="candidates an HNSW search keeps; more is slower"
     )
     bm25_idf: Literal["collection", "tenant"] = Field(
         "collection",
