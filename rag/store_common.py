@@ -26,9 +26,10 @@ INDEXED_FIELDS: tuple[str, ...] = (TENANT_FIELD, "doc_id", "source", "kind")
 PAGE_SIZE = 256
 
 # Candidates an HNSW search keeps, the `hnsw_ef` setting's default. At 100k passages per
-# tenant, ef 256 found the right venue first for 0.93 of the turns against 0.92 with ef 128
-# and 0.94 with exact search, for about 0.4 ms more per query (docs/benchmarks.md).
-HNSW_EF = 256
+# tenant (padded with near-copies of real vectors, which is hard on HNSW), ef 128 found the
+# right venue first for 0.91 of the turns, ef 256 for 0.93 and exact search for 0.94; ef
+# 256 cost about 0.6 ms more per query on 2 cores (docs/benchmarks.md).
+HNSW_EF = 128
 # The HNSW search ranks by the int8 vectors and rescores this many times the requested
 # points with the float vectors; 2 cost nothing measurable and found slightly more.
 RESCORE_OVERSAMPLING = 2.0

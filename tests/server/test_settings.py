@@ -15,7 +15,7 @@ def test_index_defaults() -> None:
 
     assert settings.vector_index == "hnsw"
     assert settings.bm25_idf == "collection"
-    assert settings.hnsw_ef == 256
+    assert settings.hnsw_ef == 128
 
 
 def test_index_options_from_env_and_yaml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
