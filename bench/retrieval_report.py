@@ -190,6 +190,7 @@ def latency_tables(runs: list[tuple[str, dict[str, Any]]]) -> str:
         return ""
 
     store_header = ["run", "dense index, BM25 IDF", "tenant passages", "collection points"]
+    store_header += ["first pass p50", "p99"]
     store_header += ["store p50", "store p99", "other IDF p50", "p99", "dense p50", "sparse p50"]
     store_header += ["count p50", "search + embedding p50", "p99", "index build s"]
     store_header += ["hybrid hit@1 on the padded tenant"]
@@ -248,9 +249,12 @@ def _store_cells(size: str, point: dict[str, Any]) -> list[str]:
     count = point.get("store_count_ms")
     other_idf = next((v for k, v in point.items() if k.startswith("store_hybrid_idf_")), None)
     build_s = point.get("index_build_s", point.get("hnsw_build_s"))
+    first = point.get("store_hybrid_first_pass_ms")
     return [
         f"{int(size):,}",
         f"{point['collection_points']:,}",
+        f"{first['p50']:.2f}" if first else "not timed",
+        f"{first['p99']:.2f}" if first else "",
         f"{store['p50']:.2f}",
         f"{store['p99']:.2f}",
         f"{other_idf['p50']:.2f}" if other_idf else "not timed",
