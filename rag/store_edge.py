@@ -289,8 +289,8 @@ class EdgeStore:
         """Run Edge's segment optimizers and block until they finish.
 
         They merge small segments, drop deleted points and, with `vector_index="hnsw"`,
-        build the HNSW index of segments above the indexing threshold: about 100 s for
-        200k points of 384 dimensions on a 2-core machine. With nothing to do they return
+        build the HNSW index of segments above the indexing threshold: 43 s for 180k new
+        points of 384 dimensions on a 2-core machine. With nothing to do they return
         at once. Edge holds the GIL meanwhile, so every other thread of the process waits.
 
         Returns:
