@@ -18,20 +18,37 @@ logger = logging.getLogger(__name__)
 INGEST_EXTENSIONS = (".csv", ".xlsx", ".jsonl", ".json", ".txt", ".md", ".markdown")
 
 
+def _global_options(default: object) -> argparse.ArgumentParser:
+    """Return a parent parser with the options every command takes."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--config", type=Path, default=default, help="YAML settings file (KEFU_* env overrides it)"
+    )
+    options.add_argument(
+        "--data-dir", type=Path, default=default, help="folder for the store and databases"
+    )
+    options.add_argument("--log-level", default=default, help="DEBUG, INFO, WARNING or ERROR")
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="kefu", description="Self-hosted Chinese customer-service assistant over gRPC."
+        prog="kefu",
+        description="Self-hosted Chinese customer-service assistant over gRPC.",
+        parents=[_global_options(None)],
     )
-    parser.add_argument("--config", type=Path, help="YAML settings file (KEFU_* env overrides it)")
-    parser.add_argument("--data-dir", type=Path, help="folder for the store and databases")
-    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    # The same options after the command name (kefu serve --data-dir D). SUPPRESS keeps a
+    # value given before the command when they are not repeated after it.
+    shared = _global_options(argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the gRPC server")
+    serve = commands.add_parser("serve", parents=[shared], help="run the gRPC server")
     serve.add_argument("--host", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default 50051; 0 picks one)")
 
-    ingest = commands.add_parser("ingest", help="add knowledge files for a tenant")
+    ingest = commands.add_parser(
+        "ingest", parents=[shared], help="add knowledge files for a tenant"
+    )
     ingest.add_argument("paths", nargs="+", type=Path, help="files or folders to ingest")
     ingest.add_argument("--tenant", required=True, help="tenant id")
     ingest.add_argument("--title-field", help="record field holding each record's title")
@@ -44,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="jieba user dictionary with product words (repeatable)",
     )
 
-    ask = commands.add_parser("ask", help="ask a question and print the answer")
+    ask = commands.add_parser("ask", parents=[shared], help="ask a question and print the answer")
     ask.add_argument("text", nargs="?", help="the question")
     ask.add_argument("--tenant", required=True, help="tenant id")
     ask.add_argument("--session", default="", help="session id shared by follow-up questions")
@@ -65,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     images = commands.add_parser(
-        "ingest-images", help="sync a tenant's catalog photos with a folder"
+        "ingest-images", parents=[shared], help="sync a tenant's catalog photos with a folder"
     )
     images.add_argument("folder", type=Path, help="folder of product photos")
     images.add_argument("--tenant", required=True, help="tenant id")
@@ -74,14 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     images.add_argument("--server", help="HOST:PORT of a running kefu serve to ingest through")
 
-    say = commands.add_parser("say", help="synthesize text as the assistant speaks it")
+    say = commands.add_parser(
+        "say", parents=[shared], help="synthesize text as the assistant speaks it"
+    )
     say.add_argument("text", help="the text to speak")
     say.add_argument("--out", type=Path, required=True, help="WAV file to write")
     say.add_argument(
         "--print-normalized", action="store_true", help="print the text as it is spoken"
     )
 
-    demo = commands.add_parser("demo", help="run a server on the sample knowledge base")
+    demo = commands.add_parser(
+        "demo", parents=[shared], help="run a server on the sample knowledge base"
+    )
     demo.add_argument("--keep", action="store_true", help="keep the demo data folder")
     demo.add_argument(
         "--audio", type=Path, help="WAV recording for the spoken question (default: synthesized)"

@@ -54,6 +54,21 @@ def test_ingest_and_ask_in_process(tmp_path) -> None:
     assert answer["handoff"] is False
 
 
+def test_global_options_after_command(tmp_path) -> None:
+    from server.cli import build_parser
+
+    parser = build_parser()
+    after = parser.parse_args(["serve", "--data-dir", "d", "--log-level", "DEBUG"])
+    before = parser.parse_args(["--data-dir", "d", "ask", "运费", "--tenant", "t"])
+    both = parser.parse_args(
+        ["--data-dir", "x", "ingest", "f.csv", "--tenant", "t", "--data-dir", "y"]
+    )
+
+    assert (after.data_dir, after.log_level, after.config) == (Path("d"), "DEBUG", None)
+    assert before.data_dir == Path("d")
+    assert both.data_dir == Path("y")
+
+
 def test_ingest_missing_file_fails_clearly(tmp_path) -> None:
     result = kefu("ingest", str(tmp_path / "nope.csv"), "--tenant", "t", data_dir=tmp_path)
     assert result.returncode == 2
