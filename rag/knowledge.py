@@ -165,7 +165,9 @@ class KnowledgeBase:
         self.store.flush()
         self.entities.invalidate(tenant)
         self._known_tenants.discard(tenant)
-        index_s = self.build_index() if changed or deleted else 0.0
+        # Also after an unchanged ingestion: a store reopened with vector_index=hnsw builds
+        # the graphs its segments lack, and with nothing to build this returns at once.
+        index_s = self.build_index()
 
         added = sum(1 for pid in changed if pid not in existing)
         report = IngestReport(

@@ -120,10 +120,11 @@ class EdgeStore:
             self._lock_fd = None
             raise
         logger.info(
-            "opened Qdrant Edge store %s (dense_dim=%d, vector_index=%s, bm25_idf=%s)",
+            "opened Qdrant Edge store %s (dense_dim=%d, vector_index=%s, hnsw_ef=%d, bm25_idf=%s)",
             self.path,
             dense_dim,
             vector_index,
+            hnsw_ef,
             bm25_idf,
         )
 
@@ -366,8 +367,8 @@ def _acquire_folder_lock(folder: Path) -> int:
         raise StoreLockedError(
             f"vector store {folder} is already open in process {holder} (lock file "
             f"{lock_path}), and only one process may open the embedded store. While `kefu "
-            "serve` runs, ingest through the server: kefu ingest PATH --tenant T --server "
-            "HOST:PORT"
+            "serve` runs, go through the server: kefu ingest PATH --tenant T --server "
+            "HOST:PORT, or kefu ask TEXT --tenant T --server HOST:PORT"
         ) from exc
 
     os.ftruncate(fd, 0)

@@ -86,7 +86,7 @@ class OptimizeCounter:
         return self.inner.optimize()
 
 
-def test_ingestion_builds_the_index_after_changes(tmp_path, embedder, tokenizer) -> None:
+def test_ingestion_builds_the_index(tmp_path, embedder, tokenizer) -> None:
     # A 1 KB threshold makes three 384-dimensional vectors worth an HNSW graph.
     edge = EdgeStore(tmp_path / "store", embedder.dim, indexing_threshold_kb=1)
     store = OptimizeCounter(edge)
@@ -105,9 +105,27 @@ def test_ingestion_builds_the_index_after_changes(tmp_path, embedder, tokenizer)
         edge.close()
 
     assert first.index_s > 0
-    assert (after_first, after_unchanged, after_no_delete, store.calls) == (1, 1, 1, 2)
+    # An unchanged ingestion asks too, and the store has nothing to build; a delete that
+    # found nothing does not ask.
+    assert (after_first, after_unchanged, after_no_delete, store.calls) == (1, 2, 2, 3)
     assert unchanged.index_s == 0
     assert [h.doc_id for h in hits] == ["F1", "F2"]
+
+
+def test_unchanged_ingest_builds_after_switch_to_hnsw(tmp_path, embedder, tokenizer) -> None:
+    path = write_faq(tmp_path / "faq.csv", FAQ_ROWS)
+    folder = tmp_path / "store"
+    with EdgeStore(folder, embedder.dim, vector_index="exact", indexing_threshold_kb=1) as exact:
+        first = KnowledgeBase(exact, embedder, tokenizer).ingest_file("t", path)
+    with EdgeStore(folder, embedder.dim, indexing_threshold_kb=1) as hnsw:
+        kb = KnowledgeBase(hnsw, embedder, tokenizer)
+        again = kb.ingest_file("t", path)
+        hits = kb.search("t", "运费怎么算").hits
+
+    assert first.index_s == 0
+    assert again.unchanged == 3
+    assert again.index_s > 0
+    assert hits[0].doc_id == "F1"
 
 
 def test_hybrid_hits_carry_their_cosine(kb, tmp_path) -> None:

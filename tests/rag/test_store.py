@@ -585,7 +585,8 @@ def test_edge_lock_in_same_process(tmp_path: Path) -> None:
     message = str(caught.value)
     assert str(folder) in message
     assert f"process {os.getpid()}" in message
-    assert "while `kefu serve` runs, ingest through the server" in message.lower()
+    assert "while `kefu serve` runs, go through the server" in message.lower()
+    assert "kefu ask text --tenant t --server host:port" in message.lower()
     assert LOCK_FIX in message
     with EdgeStore(folder, DIM) as reopened:
         assert reopened.count("acme") == 0
