@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from server.config import Settings, load_settings
-from server.errors import KefuError
+from server.errors import InvalidArgumentError, KefuError
 from server.logs import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -153,6 +153,10 @@ def expand_paths(paths: list[Path]) -> Iterator[Path]:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from server.ingest_cli import ingest_local, ingest_remote
 
+    # Checked before the store is opened, so a typo leaves no empty store behind.
+    missing = [path for path in args.paths if not path.exists()]
+    if missing:
+        raise InvalidArgumentError("paths", str(missing[0]), "file or folder not found")
     files = list(expand_paths(args.paths))
     if args.server:
         report = ingest_remote(args.server, args.tenant, files, args.title_field)

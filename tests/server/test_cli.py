@@ -71,8 +71,14 @@ def test_global_options_after_command(tmp_path) -> None:
 
 def test_ingest_missing_file_fails_clearly(tmp_path) -> None:
     result = kefu("ingest", str(tmp_path / "nope.csv"), "--tenant", "t", data_dir=tmp_path)
+    no_extension = kefu("ingest", str(tmp_path / "nope"), "--tenant", "t", data_dir=tmp_path)
+
     assert result.returncode == 2
     assert "nope.csv" in result.stderr
+    assert no_extension.returncode == 2
+    assert f"{tmp_path / 'nope'}" in no_extension.stderr
+    assert "not found" in no_extension.stderr
+    assert not (tmp_path / "qdrant-edge").exists()
 
 
 def test_ask_unknown_tenant(tmp_path) -> None:
