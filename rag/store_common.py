@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag.store import IDF_SCOPES, QUERY_MODES, VECTOR_INDEXES
-from rag.types import KINDS, SparseVector, StoredPoint
+from rag.store import DENSE_VECTOR, IDF_SCOPES, QUERY_MODES, VECTOR_INDEXES
+from rag.types import KINDS, SparseVector, StoredPoint, StoreHit
 from server.errors import ConfigError, InvalidArgumentError
 
 # Qdrant server's default k for Fusion.RRF (qdrant-client 1.20 local mode uses the same), so
@@ -25,10 +26,10 @@ INDEXED_FIELDS: tuple[str, ...] = (TENANT_FIELD, "doc_id", "source", "kind")
 # Points per scroll page and per upsert request.
 PAGE_SIZE = 256
 
-# Candidates an HNSW search keeps, the `hnsw_ef` setting's default. At 100k passages per
-# tenant (padded with near-copies of real vectors, which is hard on HNSW), ef 128 found the
-# right venue first for 0.91 of the turns, ef 256 for 0.93 and exact search for 0.94; ef
-# 256 cost about 0.6 ms more per query on 2 cores (docs/benchmarks.md).
+# Candidates an HNSW search keeps, the `hnsw_ef` setting's default. The benchmark padded
+# a tenant to 100k passages with near-copies of real vectors, which is hard on HNSW. There
+# ef 128 found the right venue first for 0.91 of the turns, ef 256 for 0.93 and exact search
+# for 0.94, and ef 256 cost about 0.6 ms more per query on 2 cores (docs/benchmarks.md).
 HNSW_EF = 128
 # The HNSW search ranks by the int8 vectors and rescores this many times the requested
 # points with the float vectors; 2 cost nothing measurable and found slightly more.
@@ -169,6 +170,22 @@ def select_query_vectors(
     if mode == "sparse":
         return None, sparse
     return dense, sparse
+
+
+def to_hit(point_id: object, score: float, payload: dict[str, Any] | None) -> StoreHit:
+    """Return a StoreHit from a point of either client, without its vector."""
+    # Both clients may return UUID ids as uuid.UUID; str() gives the canonical form.
+    return StoreHit(id=str(point_id), score=float(score), payload=dict(payload or {}))
+
+
+def to_scored_hit(point: Any, with_dense: bool) -> StoreHit:
+    """Return a StoreHit from a scored point of either client, with its dense vector when
+    `with_dense` and the point carries one (both clients return named vectors as a dict)."""
+    hit = to_hit(point.id, point.score, point.payload)
+    vectors = point.vector if with_dense else None
+    if isinstance(vectors, dict) and DENSE_VECTOR in vectors:
+        return replace(hit, dense=np.asarray(vectors[DENSE_VECTOR], dtype=np.float32))
+    return hit
 
 
 def make_stats(points: int, kind_counts: Mapping[str, int], sources: int) -> dict[str, int]:

@@ -31,6 +31,8 @@ from rag.store_common import (
     make_stats,
     parse_id,
     select_query_vectors,
+    to_hit,
+    to_scored_hit,
 )
 from rag.types import SparseVector, StoredPoint, StoreHit
 from server.errors import (
@@ -248,7 +250,7 @@ class EdgeStore:
                 with_vector=vectors,
             )
         points = self._require_open().query(request)
-        return [_to_hit(p.id, p.score, p.payload, _dense_of(p, with_dense)) for p in points]
+        return [to_scored_hit(p, with_dense) for p in points]
 
     def retrieve(self, tenant: str, ids: Sequence[str]) -> list[StoreHit]:
         """Return the tenant's points with these ids, with score 0. Unknown ids are left out."""
@@ -334,7 +336,7 @@ class EdgeStore:
             return []
         records = shard.retrieve(requested, True, False)
         found = {str(r.id): r for r in records if (r.payload or {}).get(TENANT_FIELD) == tenant}
-        return [_to_hit(i, 0.0, found[i].payload) for i in requested if i in found]
+        return [to_hit(i, 0.0, found[i].payload) for i in requested if i in found]
 
     def _scroll(self, scroll_filter: edge.Filter, payload: Any) -> Iterator[edge.Record]:
         shard = self._require_open()
@@ -524,16 +526,3 @@ def _to_edge_point(point: StoredPoint) -> edge.Point:
     sparse = edge.SparseVector(list(point.sparse.indices), list(point.sparse.values))
     vectors = {DENSE_VECTOR: point.dense.tolist(), SPARSE_VECTOR: sparse}
     return edge.Point(parse_id(point.id), vectors, point.payload)
-
-
-def _dense_of(point: edge.ScoredPoint, requested: bool) -> np.ndarray | None:
-    if not requested or not point.vector:
-        return None
-    return np.asarray(point.vector[DENSE_VECTOR], dtype=np.float32)
-
-
-def _to_hit(
-    point_id: object, score: float, payload: dict[str, Any] | None, dense: np.ndarray | None = None
-) -> StoreHit:
-    # Edge returns UUID ids as uuid.UUID, and str() gives the canonical form callers compare.
-    return StoreHit(id=str(point_id), score=float(score), payload=dict(payload or {}), dense=dense)

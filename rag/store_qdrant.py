@@ -33,6 +33,8 @@ from rag.store_common import (
     make_stats,
     parse_id,
     select_query_vectors,
+    to_hit,
+    to_scored_hit,
 )
 from rag.types import SparseVector, StoredPoint, StoreHit
 from server.errors import (
@@ -229,9 +231,7 @@ class QdrantServerStore:
                 with_vectors=[DENSE_VECTOR] if with_dense else False,
                 **request,
             )
-        return [
-            _to_hit(p.id, p.score, p.payload, _dense_of(p, with_dense)) for p in response.points
-        ]
+        return [to_scored_hit(p, with_dense) for p in response.points]
 
     def retrieve(self, tenant: str, ids: Sequence[str]) -> list[StoreHit]:
         """Return the tenant's points with these ids, with score 0. Unknown ids are left out."""
@@ -358,7 +358,7 @@ class QdrantServerStore:
             return []
         records = self._client.retrieve(self.collection, requested, with_payload=True)
         found = {str(r.id): r for r in records if (r.payload or {}).get(TENANT_FIELD) == tenant}
-        return [_to_hit(i, 0.0, found[i].payload) for i in requested if i in found]
+        return [to_hit(i, 0.0, found[i].payload) for i in requested if i in found]
 
     def _count(self, count_filter: qm.Filter | None) -> int:
         return self._client.count(self.collection, count_filter=count_filter, exact=True).count
@@ -443,16 +443,3 @@ def _to_point_struct(point: StoredPoint) -> qm.PointStruct:
     sparse = qm.SparseVector(indices=list(point.sparse.indices), values=list(point.sparse.values))
     vectors = {DENSE_VECTOR: point.dense.tolist(), SPARSE_VECTOR: sparse}
     return qm.PointStruct(id=parse_id(point.id), vector=vectors, payload=point.payload)
-
-
-def _dense_of(point: qm.ScoredPoint, requested: bool) -> np.ndarray | None:
-    vectors = point.vector if requested else None
-    if not isinstance(vectors, dict) or DENSE_VECTOR not in vectors:
-        return None
-    return np.asarray(vectors[DENSE_VECTOR], dtype=np.float32)
-
-
-def _to_hit(
-    point_id: object, score: float, payload: dict[str, Any] | None, dense: np.ndarray | None = None
-) -> StoreHit:
-    return StoreHit(id=str(point_id), score=float(score), payload=dict(payload or {}), dense=dense)

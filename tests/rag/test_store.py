@@ -651,7 +651,7 @@ def _exact_top(points: list[StoredPoint], query: np.ndarray) -> str:
 
 def test_edge_hnsw_index_built_per_tenant(tmp_path: Path) -> None:
     # 3000 vectors of 64 float32 per tenant (750 KB) exceed the 200 KB thresholds, so
-    # optimize() builds one graph per tenant; queries are perturbed copies of points.
+    # optimize() builds one graph per tenant. The queries are perturbed copies of points.
     dim = 64
     acme = make_points("acme", 3000, dim=dim, seed=1)
     other = make_points("other", 3000, dim=dim, seed=2)
